@@ -1,0 +1,53 @@
+"""sd-webui-hyperlora core: face photos -> SDXL LoRA with the official HyperLoRA checkpoints.
+
+Host-independent (no WebUI imports). Public API::
+
+    model = hyperlora_ext.load_model("models/hyper_lora/hyper_lora/sdxl_hyper_id_lora_v1_fidelity")
+    lora = model.features_to_lora(clip_hidden_states, id_embeddings)   # (N,T,C), (N,512) -> kohya dict
+    pred = model.predict(["alice1.jpg", "alice2.jpg"], name="alice")    # -> Prediction
+    hyperlora_ext.save_lora(model.expand(pred.identity), "alice.safetensors")
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from .checkpoint import CheckpointSpec, inspect_checkpoint
+from .engine import HyperLoRAModel, Prediction
+from .errors import CheckpointError, HyperLoRAError, ImageError, MissingModelsError, NoFaceError
+from .identity import Identity
+from .images import load_image
+from .lora import lora_metadata, merge_loras, save_lora
+from .models import DEFAULT_VARIANT, VARIANTS, ModelLocations, download_models, resolve_precision
+
+__version__ = "0.1.0"
+__all__ = [
+    "CheckpointError", "CheckpointSpec", "DEFAULT_VARIANT", "HyperLoRAError", "HyperLoRAModel", "Identity",
+    "ImageError", "MissingModelsError", "ModelLocations", "NoFaceError", "Prediction", "VARIANTS",
+    "download_models", "inspect_checkpoint", "load_image", "load_model", "lora_metadata", "merge_loras",
+    "save_lora",
+]
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "auto", dtype: str | torch.dtype = "auto",
+               offload: str = "auto", models_dir: str | os.PathLike | None = None,
+               providers: list[str] | None = None, det_size: int = 640) -> HyperLoRAModel:
+    """Load a HyperLoRA checkpoint folder (or a variant name under ``models_dir``).
+
+    ``device``/``dtype``: "auto" picks CUDA + fp16 when available, else CPU (bases float32,
+    networks bf16 on CPUs with native bf16, else float32). ``models_dir`` locates CLIP and the
+    insightface pack for ``predict`` (default: derived from the checkpoint's place in
+    ``models/hyper_lora/hyper_lora/``). Raises ``CheckpointError`` for a bad folder.
+    """
+    folder = Path(path)
+    locations = ModelLocations.under(models_dir) if models_dir else None
+    if not folder.is_dir() and not folder.is_absolute() and len(folder.parts) == 1:
+        folder = (locations or ModelLocations.default()).variant_dir(str(path))
+    spec = inspect_checkpoint(folder)
+    if locations is None and len(spec.folder.resolve().parents) > 2:
+        locations = ModelLocations.under(spec.folder.resolve().parents[2])
+    return HyperLoRAModel(spec, resolve_precision(device, dtype), offload=offload, locations=locations,
+                          providers=providers, det_size=det_size)

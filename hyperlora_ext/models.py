@@ -1,0 +1,164 @@
+"""Where model files live, the explicit first-use download, and the device / dtype policy.
+
+Default layout (the official README's, under the WebUI ``models`` folder)::
+
+    models/hyper_lora/hyper_lora/sdxl_hyper_id_lora_v1_fidelity/   (and ..._edit)
+    models/hyper_lora/clip_vit/clip_vit_large_14/                  config.json, model.safetensors
+    models/hyper_lora/clip_processor/clip_vit_large_14_processor/  preprocessor_config.json
+    models/insightface/models/antelopev2/                          *.onnx
+
+Nothing here touches the network unless ``download_models`` is called.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .checkpoint import ID_PROJECTOR_FILE, MODULES_FILE, MODULES_JSON, RESAMPLER_FILE, is_checkpoint_folder
+from .errors import MissingModelsError
+from .faces import ANTELOPEV2_FILES
+
+log = logging.getLogger(__name__)
+
+VARIANTS = ("sdxl_hyper_id_lora_v1_fidelity", "sdxl_hyper_id_lora_v1_edit")
+DEFAULT_VARIANT = VARIANTS[0]
+HYPERLORA_REPO = "bytedance-research/HyperLoRA"
+CLIP_REPO = "openai/clip-vit-large-patch14"
+ANTELOPEV2_REPO = "DIAMONIK7777/antelopev2"
+CHECKPOINT_FILES = (MODULES_JSON, MODULES_FILE, RESAMPLER_FILE, ID_PROJECTOR_FILE)
+ENV_MODELS_DIR = "HYPERLORA_MODELS_DIR"
+
+
+@dataclass(frozen=True)
+class ModelLocations:
+    """Every folder HyperLoRA reads, derived from one ``models`` root unless overridden."""
+
+    root: Path
+    hyper_lora: Path
+    clip_vit: Path
+    clip_processor: Path
+    antelopev2: Path
+
+    @classmethod
+    def under(cls, models_dir: str | os.PathLike) -> ModelLocations:
+        root = Path(models_dir).expanduser()
+        return cls(root=root, hyper_lora=root / "hyper_lora" / "hyper_lora",
+                   clip_vit=root / "hyper_lora" / "clip_vit" / "clip_vit_large_14",
+                   clip_processor=root / "hyper_lora" / "clip_processor" / "clip_vit_large_14_processor",
+                   antelopev2=root / "insightface" / "models" / "antelopev2")
+
+    @classmethod
+    def default(cls) -> ModelLocations:
+        """``$HYPERLORA_MODELS_DIR``, else ``./models`` (the WebUI's folder when run inside it)."""
+        return cls.under(os.environ.get(ENV_MODELS_DIR) or Path.cwd() / "models")
+
+    def variants(self) -> list[str]:
+        """Checkpoint folders present on disk (any folder holding hyper_lora_modules.json)."""
+        if not self.hyper_lora.is_dir():
+            return []
+        return sorted(p.name for p in self.hyper_lora.iterdir() if is_checkpoint_folder(p))
+
+    def variant_dir(self, variant: str) -> Path:
+        path = (self.hyper_lora / variant).resolve()
+        if path.parent != self.hyper_lora.resolve():
+            raise ValueError(f"{variant!r} is not a folder name")
+        return path
+
+    def required_files(self, variant: str) -> list[tuple[str, Path, str]]:
+        """(file name, local folder, hub repo) for everything ``predict`` needs."""
+        files = [(f, self.variant_dir(variant), HYPERLORA_REPO) for f in CHECKPOINT_FILES]
+        files += [(f, self.clip_vit, CLIP_REPO) for f in ("config.json", "model.safetensors")]
+        files += [("preprocessor_config.json", self.clip_processor, CLIP_REPO)]
+        files += [(f, self.antelopev2, ANTELOPEV2_REPO) for f in ANTELOPEV2_FILES]
+        return files
+
+    def missing_files(self, variant: str) -> list[tuple[str, Path, str]]:
+        return [(f, d, r) for f, d, r in self.required_files(variant) if not (d / f).is_file()]
+
+    def check(self, variant: str) -> None:
+        """Raise ``MissingModelsError`` listing each missing file and where it goes."""
+        missing = self.missing_files(variant)
+        if missing:
+            lines = "\n".join(f"  - {f} (from {r}) -> {d}" for f, d, r in missing)
+            raise MissingModelsError(
+                f"HyperLoRA model files are missing:\n{lines}\nDownload them to those folders, or allow "
+                "the first-use download (needs internet access).", [(f, str(d)) for f, d, _ in missing])
+
+
+def download_models(locations: ModelLocations, variant: str = DEFAULT_VARIANT, progress: bool = True,
+                    downloader: Callable[..., str] | None = None) -> list[Path]:
+    """Download the missing files of ``variant`` from the Hugging Face hub; returns new paths.
+
+    Explicit only (never at import or install). ``progress=False`` hides the progress bars.
+    ``downloader`` defaults to ``huggingface_hub.hf_hub_download``.
+    """
+    if downloader is None:
+        from huggingface_hub import hf_hub_download as downloader
+    try:
+        from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
+    except ImportError:  # very old huggingface_hub
+        disable_progress_bars = enable_progress_bars = lambda: None  # noqa: E731
+    if not progress:
+        disable_progress_bars()
+    done = []
+    try:
+        for name, folder, repo in locations.missing_files(variant):
+            folder.mkdir(parents=True, exist_ok=True)
+            if repo == HYPERLORA_REPO:  # the hub repo holds one folder per variant
+                local = downloader(repo_id=repo, filename=f"{variant}/{name}", local_dir=str(folder.parent))
+            else:
+                local = downloader(repo_id=repo, filename=name, local_dir=str(folder))
+            log.info("HyperLoRA: downloaded %s", local)
+            done.append(Path(local))
+    finally:
+        if not progress:
+            enable_progress_bars()
+    return done
+
+
+@dataclass(frozen=True)
+class Precision:
+    """``compute``: dtype of CLIP, projector and resampler; ``basis``: dtype of the LoRA bases."""
+
+    device: torch.device
+    compute: torch.dtype
+    basis: torch.dtype
+
+
+_DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
+           "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
+
+
+def cpu_has_fast_bf16() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_precision(device: str | torch.device = "auto", dtype: str | torch.dtype = "auto") -> Precision:
+    """Pick device and dtypes. ``auto``: CUDA if available, fp16 there. On the CPU the bases
+    stay float32 (fp16/bf16 mixing is compute-bound on CPUs), and the networks run in bf16
+    where the CPU has native bf16 matrix units, else float32."""
+    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
+                       "cpu" if device == "auto" else device)
+    if isinstance(dtype, str) and dtype != "auto":
+        if dtype not in _DTYPES:
+            raise ValueError(f"unknown dtype {dtype!r}; use auto, fp32, fp16 or bf16")
+        dtype = _DTYPES[dtype]
+    if dev.type == "cpu":
+        if dtype == "auto":
+            return Precision(dev, torch.bfloat16 if cpu_has_fast_bf16() else torch.float32, torch.float32)
+        if dtype == torch.float16:
+            log.warning("HyperLoRA: fp16 is very slow on the CPU; using float32")
+            dtype = torch.float32
+        return Precision(dev, dtype, torch.float32 if dtype == torch.float32 else dtype)
+    if dtype == "auto":
+        dtype = torch.float16
+    return Precision(dev, dtype, dtype)

@@ -1,0 +1,168 @@
+"""The hypernetwork against an independent straightforward computation, shapes, averaging."""
+
+import pytest
+import torch
+from builders import full_sdxl_modules, make_checkpoint
+from reference import reference_lora
+
+import hyperlora_ext
+from hyperlora_ext import CheckpointError, HyperLoRAError
+
+CLIP = 48
+
+
+def features(n, seed=0, tokens=17):
+    g = torch.Generator().manual_seed(seed)
+    clip = torch.randn(n, tokens, CLIP, generator=g)
+    ids = torch.nn.functional.normalize(torch.randn(n, 512, generator=g), dim=-1)
+    return clip, ids
+
+
+def assert_same(a, b, atol=1e-5):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert a[k].shape == b[k].shape, k
+        torch.testing.assert_close(a[k].float(), b[k].float(), atol=atol, rtol=1e-4, msg=k)
+
+
+@pytest.mark.parametrize("spelling", ["diffusers", "kohya", "compvis"])
+def test_matches_reference_in_every_spelling(tmp_path, spelling):
+    folder = make_checkpoint(tmp_path / "ck", spelling=spelling, dtype=torch.float32, clip_dim=CLIP, seed=3)
+    model = hyperlora_ext.load_model(folder, device="cpu", dtype="fp32")
+    clip, ids = features(1)
+    lora = model.features_to_lora(clip, ids)
+    ref = reference_lora(make_checkpoint(tmp_path / "ref", spelling="compvis", dtype=torch.float32,
+                                         clip_dim=CLIP, seed=3), clip, ids, dim_head=16)
+    assert_same(lora, ref)
+    assert len(lora) == 3 * 4 * 4  # 4 modules x 4 layers x (down, up, alpha)
+    assert float(lora["lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q.alpha"]) == 4.0
+    assert lora["lora_unet_input_blocks_4_1_transformer_blocks_0_attn2_to_k.lora_down.weight"].shape == (8, 24)
+    assert lora["lora_unet_input_blocks_4_1_transformer_blocks_0_attn2_to_out_0.lora_up.weight"].shape == (16, 8)
+
+
+def test_multi_image_average(tmp_path):
+    folder = make_checkpoint(tmp_path / "ck", spelling="compvis", dtype=torch.float32, clip_dim=CLIP, seed=4)
+    model = hyperlora_ext.load_model(folder, device="cpu", dtype="fp32")
+    clip, ids = features(3, seed=5)
+    assert_same(model.features_to_lora(clip, ids), reference_lora(folder, clip, ids, dim_head=16))
+    single = model.features_to_lora(clip[:1], ids[:1])
+    key = next(iter(single))
+    assert not torch.allclose(single[key + ""], model.features_to_lora(clip, ids)[key])
+    # averaging happens on the un-normalised tokens: order does not matter
+    perm = torch.tensor([2, 0, 1])
+    assert_same(model.features_to_lora(clip[perm], ids[perm]), model.features_to_lora(clip, ids))
+
+
+def test_base_lora_matches_reference(tmp_path):
+    folder = make_checkpoint(tmp_path / "ck", spelling="compvis", dtype=torch.float32, base=True, clip_dim=CLIP)
+    model = hyperlora_ext.load_model(folder, device="cpu", dtype="fp32")
+    assert model.spec.has_base and model.spec.base_rank == 4
+    clip, _ = features(2, seed=6)
+    lora = model.features_to_lora(clip, None, mode="base")
+    assert_same(lora, reference_lora(folder, clip, None, mode="base", dim_head=16))
+    assert float(lora["lora_unet_middle_block_1_transformer_blocks_3_attn2_to_v.alpha"]) == 2.0
+
+
+def test_clip_only_checkpoint(tmp_path):
+    folder = make_checkpoint(tmp_path / "ck", spelling="compvis", dtype=torch.float32, clip_only=True, clip_dim=CLIP)
+    model = hyperlora_ext.load_model(folder, device="cpu", dtype="fp32")
+    assert model.spec.id_projector is None and model.spec.uses_clip
+    clip, _ = features(1, seed=7)
+    assert_same(model.features_to_lora(clip, None), reference_lora(folder, clip, None, dim_head=16))
+
+
+def test_fp16_file_and_bf16_compute_stay_close(tmp_path):
+    folder = make_checkpoint(tmp_path / "ck", spelling="compvis", dtype=torch.float16, clip_dim=CLIP)
+    clip, ids = features(1, seed=8)
+    exact = hyperlora_ext.load_model(folder, device="cpu", dtype="fp32").features_to_lora(clip, ids)
+    assert_same(exact, reference_lora(folder, clip, ids, dim_head=16))
+    bf16 = hyperlora_ext.load_model(folder, device="cpu", dtype="bf16").features_to_lora(clip, ids)
+    key = "lora_unet_middle_block_1_transformer_blocks_3_attn2_to_q.lora_up.weight"
+    err = (bf16[key].float() - exact[key]).norm() / exact[key].norm()
+    assert bf16[key].dtype == torch.bfloat16 and err < 0.05
+
+
+def test_feature_shape_errors(model):
+    clip, ids = features(2)
+    with pytest.raises(ValueError, match="2 CLIP feature sets but 1 ArcFace"):
+        model.features_to_lora(clip, ids[:1])
+    with pytest.raises(ValueError, match="needs ArcFace"):
+        model.features_to_lora(clip, None)
+    with pytest.raises(HyperLoRAError, match="no Base-LoRA"):
+        model.features_to_lora(clip, ids, mode="base")
+
+
+def test_full_sdxl_key_names_and_shapes(tmp_path):
+    """All 140 SDXL modules at rank 8 (hyper dim 1 keeps the file small)."""
+    folder = make_checkpoint(tmp_path / "sdxl", modules=full_sdxl_modules(), hyper_dim=1, clip_dim=CLIP, dim=16,
+                             depth=1)
+    model = hyperlora_ext.load_model(folder, device="cpu", dtype="fp32")
+    assert len(model.spec.modules) == 140 and len(model.spec.layers) == 560
+    assert model.spec.lora_parameter_count() == 11_612_160
+    lora = model.features_to_lora(*features(1))
+    downs = {k: v for k, v in lora.items() if k.endswith("lora_down.weight")}
+    assert len(downs) == 560 and len(lora) == 3 * 560
+    assert sum(v.numel() for k, v in lora.items() if not k.endswith(".alpha")) == 11_612_160
+    assert lora["lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q.lora_down.weight"].shape == (8, 640)
+    assert lora["lora_unet_input_blocks_8_1_transformer_blocks_9_attn2_to_k.lora_down.weight"].shape == (8, 2048)
+    assert lora["lora_unet_middle_block_1_transformer_blocks_9_attn2_to_v.lora_up.weight"].shape == (1280, 8)
+    assert lora["lora_unet_output_blocks_5_1_transformer_blocks_1_attn2_to_out_0.lora_up.weight"].shape == (640, 8)
+    assert all(k.startswith("lora_unet_") and "blocks" in k for k in lora)
+
+
+def test_bad_checkpoint_messages(tmp_path):
+    ck = make_checkpoint(tmp_path / "ck", clip_dim=CLIP)
+    (ck / "resampler.safetensors").rename(ck / "resampler.bin")
+    with pytest.raises(CheckpointError, match=r"resampler.safetensors: missing; found resampler.bin.*pickle"):
+        hyperlora_ext.inspect_checkpoint(ck)
+    (ck / "resampler.bin").unlink()
+    with pytest.raises(CheckpointError, match="resampler.safetensors: file is missing"):
+        hyperlora_ext.inspect_checkpoint(ck)
+
+
+@pytest.mark.parametrize("damage,match", [
+    (lambda ck: (ck / "hyper_lora_modules.json").write_text("{not json"), "hyper_lora_modules.json: not valid JSON"),
+    (lambda ck: (ck / "hyper_lora_modules.json").write_text('{"attn9": {"hidden_size": 16}}'),
+     "not an SDXL attention module name"),
+    (lambda ck: (ck / "hyper_lora_modules.json").write_text(
+        '{"mid_block.attentions.0.transformer_blocks.0.attn1": {"hidden_size": "x"}}'), "needs integer"),
+    (lambda ck: (ck / "resampler.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00garbage!"),
+     "resampler.safetensors: not a readable safetensors file"),
+    (lambda ck: (ck / "id_projector.safetensors").unlink(), "id_projector.safetensors: file is missing"),
+    (lambda ck: (ck / "base_resampler.safetensors").write_bytes((ck / "resampler.safetensors").read_bytes()),
+     "no 'base_\\*_basis' tensors"),
+])
+def test_damaged_checkpoints(tmp_path, damage, match):
+    ck = make_checkpoint(tmp_path / "ck", clip_dim=CLIP)
+    damage(ck)
+    with pytest.raises(CheckpointError, match=match) as err:
+        hyperlora_ext.inspect_checkpoint(ck)
+    assert str(ck) in str(err.value)
+
+
+def test_json_and_weights_disagree(tmp_path):
+    ck = make_checkpoint(tmp_path / "ck", clip_dim=CLIP)
+    import json
+
+    data = json.loads((ck / "hyper_lora_modules.json").read_text())
+    first = next(iter(data))
+    data[first]["hidden_size"] = 20
+    (ck / "hyper_lora_modules.json").write_text(json.dumps(data))
+    with pytest.raises(CheckpointError, match=r"hyper_lora_modules.safetensors: .*shape mismatch.*0.to_q"):
+        hyperlora_ext.inspect_checkpoint(ck)
+    data.pop(first)
+    (ck / "hyper_lora_modules.json").write_text(json.dumps(data))
+    with pytest.raises(CheckpointError, match="unexpected key.*lists 3 modules"):
+        hyperlora_ext.inspect_checkpoint(ck)
+
+
+def test_wrong_head_width_in_config(tmp_path):
+    ck = make_checkpoint(tmp_path / "ck", clip_dim=CLIP, heads=2, dim_head=16)
+    (ck / "config.json").write_text('{"dim_head": 12}')
+    with pytest.raises(CheckpointError, match="not a multiple of the head width 12"):
+        hyperlora_ext.inspect_checkpoint(ck)
+
+
+def test_missing_folder():
+    with pytest.raises(CheckpointError, match="does not exist"):
+        hyperlora_ext.inspect_checkpoint("/nonexistent/sdxl_hyper_id_lora_v1_fidelity")
