@@ -107,7 +107,7 @@ def load_image(source: ImageSource, name: str | None = None) -> InputImage:
                 raise ImageError(f"{name}: not an image file Pillow can read (PNG, JPEG, WebP, ...)") from exc
             raise ImageError(f"{name}: image is too large (possible decompression bomb)") from exc
         except OSError as exc:
-            raise ImageError(f"{name}: cannot read image ({exc})") from exc
+            raise ImageError(f"{name}: image data is damaged or truncated ({exc})") from exc
     if image.width * image.height > MAX_PIXELS:
         raise ImageError(f"{name}: {image.width}x{image.height} is larger than {MAX_PIXELS // 1_000_000} "
                          "megapixels; downscale it first")

@@ -120,7 +120,8 @@ def make_clip(model_dir: str | Path, processor_dir: str | Path, hidden: int = 48
         text_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
                      "num_attention_heads": 2, "vocab_size": 100, "max_position_embeddings": 16},
         vision_config={"hidden_size": hidden, "intermediate_size": 2 * hidden, "num_hidden_layers": layers,
-                       "num_attention_heads": 4, "image_size": image_size, "patch_size": patch},
+                       "num_attention_heads": 4, "image_size": image_size, "patch_size": patch,
+                       "projection_dim": 16},  # the released config.json repeats it here too
         projection_dim=16,
     )
     CLIPModel(config).save_pretrained(str(model_dir), safe_serialization=True)
