@@ -229,6 +229,12 @@ def _resampler_spec(folder: Path, file: str, shapes: dict[str, tuple[int, ...]],
     return spec
 
 
+def _check_tokens(folder: Path, file: str, spec: ResamplerSpec, n_queries: int, hyper_dim: int) -> None:
+    if spec.num_queries != n_queries or spec.output_dim != hyper_dim:
+        raise _fail(folder, file, f"latents/proj_out give {spec.num_queries} tokens of width {spec.output_dim}, "
+                    f"but the json and basis need {n_queries} tokens of width {hyper_dim}")
+
+
 def _fingerprint(folder: Path, files: list[str]) -> str:
     """Hash of the json, every file's header and size, and a sample of its data."""
     h = hashlib.blake2b(digest_size=16)
@@ -281,9 +287,7 @@ def inspect_checkpoint(folder: str | Path) -> CheckpointSpec:
     files = [MODULES_JSON, MODULES_FILE, RESAMPLER_FILE]
     resampler = _resampler_spec(folder, RESAMPLER_FILE, read_shapes(_require(folder, RESAMPLER_FILE)), dim_head)
     n_queries = TOKENS_PER_MODULE * len(modules)
-    if resampler.num_queries != n_queries or resampler.output_dim != hyper_dim:
-        raise _fail(folder, RESAMPLER_FILE, f"latents/proj_out give {resampler.num_queries} tokens of width "
-                    f"{resampler.output_dim}, but the json and basis need {n_queries} tokens of width {hyper_dim}")
+    _check_tokens(folder, RESAMPLER_FILE, resampler, n_queries, hyper_dim)
     base_resampler = None
     if (folder / BASE_RESAMPLER_FILE).is_file() or has_base_basis:
         if not has_base_basis:
@@ -291,9 +295,7 @@ def inspect_checkpoint(folder: str | Path) -> CheckpointSpec:
                         "'base_*_basis' tensors", f"Remove {BASE_RESAMPLER_FILE} or use the matching weights.")
         base_resampler = _resampler_spec(folder, BASE_RESAMPLER_FILE,
                                          read_shapes(_require(folder, BASE_RESAMPLER_FILE)), dim_head)
-        if base_resampler.num_queries != n_queries or base_resampler.output_dim != hyper_dim:
-            raise _fail(folder, BASE_RESAMPLER_FILE, f"gives {base_resampler.num_queries} tokens of width "
-                        f"{base_resampler.output_dim}, expected {n_queries} x {hyper_dim}")
+        _check_tokens(folder, BASE_RESAMPLER_FILE, base_resampler, n_queries, hyper_dim)
         if base_resampler.embedding_dim_2 is not None:
             raise _fail(folder, BASE_RESAMPLER_FILE, "a Base resampler takes one condition (no proj_in_2)")
         files.append(BASE_RESAMPLER_FILE)

@@ -166,3 +166,12 @@ def test_wrong_head_width_in_config(tmp_path):
 def test_missing_folder():
     with pytest.raises(CheckpointError, match="does not exist"):
         hyperlora_ext.inspect_checkpoint("/nonexistent/sdxl_hyper_id_lora_v1_fidelity")
+
+
+def test_resampler_that_does_not_fit_the_module_list(tmp_path):
+    ck = make_checkpoint(tmp_path / "ck", clip_dim=CLIP)
+    other = make_checkpoint(tmp_path / "other", clip_dim=CLIP, modules=[
+        ("down_blocks.1.attentions.0.transformer_blocks.0.attn1", 16, None)])
+    (ck / "resampler.safetensors").write_bytes((other / "resampler.safetensors").read_bytes())
+    with pytest.raises(CheckpointError, match="resampler.safetensors: latents/proj_out give 8 tokens.*need 32"):
+        hyperlora_ext.inspect_checkpoint(ck)
