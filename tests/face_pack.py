@@ -78,9 +78,9 @@ def _detector(path: Path) -> None:
             helper.make_node("Add", [f"z{s}", f"box{s}"], [f"bbox_{s}"]),
             helper.make_node("Add", [f"z{s}", f"kps{s}"], [f"kps_{s}"]),
         ]
-        outs["score"].append(helper.make_tensor_value_info(f"score_{s}", TensorProto.FLOAT, ["n", 1]))
-        outs["bbox"].append(helper.make_tensor_value_info(f"bbox_{s}", TensorProto.FLOAT, ["n", 4]))
-        outs["kps"].append(helper.make_tensor_value_info(f"kps_{s}", TensorProto.FLOAT, ["n", 10]))
+        outs["score"].append(helper.make_tensor_value_info(f"score_{s}", TensorProto.FLOAT, [f"n{s}", 1]))
+        outs["bbox"].append(helper.make_tensor_value_info(f"bbox_{s}", TensorProto.FLOAT, [f"n{s}", 4]))
+        outs["kps"].append(helper.make_tensor_value_info(f"kps_{s}", TensorProto.FLOAT, [f"n{s}", 10]))
     inits.append(numpy_helper.from_array(np.array([-1, 1], dtype=np.int64), "shape_n1"))
     inits.append(numpy_helper.from_array(np.array([2, 3], dtype=np.int64), "axes23"))
     graph = helper.make_graph(
