@@ -47,7 +47,5 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "auto", dty
     if not folder.is_dir() and not folder.is_absolute() and len(folder.parts) == 1:
         folder = (locations or ModelLocations.default()).variant_dir(str(path))
     spec = inspect_checkpoint(folder)
-    if locations is None and len(spec.folder.resolve().parents) > 2:
-        locations = ModelLocations.under(spec.folder.resolve().parents[2])
     return HyperLoRAModel(spec, resolve_precision(device, dtype), offload=offload, locations=locations,
                           providers=providers, det_size=det_size)

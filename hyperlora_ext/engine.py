@@ -11,8 +11,9 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -140,14 +141,18 @@ class HyperLoRAModel:
         if self.clip is not None:
             self.clip.to(device)
 
-    def _enter(self) -> None:
-        if self.offload:
-            self._place(self.precision.device)
-
-    def _leave(self) -> None:
-        if self.offload:
-            self._place(torch.device("cpu"))
-            torch.cuda.empty_cache()
+    @contextmanager
+    def _on_device(self) -> Iterator[None]:
+        """Hold the lock; in offload mode, bring the networks to the GPU and send them back after."""
+        with self._lock:
+            if self.offload:
+                self._place(self.precision.device)
+            try:
+                yield
+            finally:
+                if self.offload:
+                    self._place(torch.device("cpu"))
+                    torch.cuda.empty_cache()
 
     # ---- features -> tokens -> LoRA --------------------------------------------------------
     @torch.no_grad()
@@ -198,13 +203,8 @@ class HyperLoRAModel:
     def features_to_lora(self, clip_hidden_states: torch.Tensor | None, id_embeddings: torch.Tensor | None,
                          mode: str = "id") -> dict[str, torch.Tensor]:
         """Features of N images -> one kohya SDXL LoRA dict (the N images are averaged)."""
-        with self._lock:
-            self._enter()
-            try:
-                return self.tokens_to_lora(pool_tokens(self.image_tokens(clip_hidden_states, id_embeddings, mode)),
-                                           mode)
-            finally:
-                self._leave()
+        with self._on_device():
+            return self.tokens_to_lora(pool_tokens(self.image_tokens(clip_hidden_states, id_embeddings, mode)), mode)
 
     def check_identity(self, identity: Identity) -> None:
         if identity.model_fingerprint != self.spec.fingerprint:
@@ -216,30 +216,27 @@ class HyperLoRAModel:
                device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
         """Identity -> kohya LoRA dict; a non-zero ``base_weight`` bakes the Base-LoRA in."""
         self.check_identity(identity)
-        with self._lock:
-            self._enter()
-            try:
-                lora = self.tokens_to_lora(identity.tokens, "id", device)
-                if base_weight:
-                    if identity.base_tokens is None or self.base_bank is None:
-                        raise HyperLoRAError("this identity has no Base-LoRA (the checkpoint provides none)")
-                    lora = merge_loras(lora, self.tokens_to_lora(identity.base_tokens, "base", device), base_weight)
-                return lora
-            finally:
-                self._leave()
+        with self._on_device():
+            lora = self.tokens_to_lora(identity.tokens, "id", device)
+            if base_weight:
+                if identity.base_tokens is None or self.base_bank is None:
+                    raise HyperLoRAError("this identity has no Base-LoRA (the checkpoint provides none)")
+                lora = merge_loras(lora, self.tokens_to_lora(identity.base_tokens, "base", device), base_weight)
+            return lora
 
     # ---- photos -> identity --------------------------------------------------------------
     def _ensure_stages(self) -> None:
-        locs = self.locations or ModelLocations.under(self.spec.folder.resolve().parents[2])
+        locs = self.locations or ModelLocations.for_checkpoint(self.spec.folder)
         if self.faces is None:
             self.faces = FaceAnalyzer(locs.antelopev2, providers=self.providers, det_size=self.det_size)
         if self.clip is None and (self.spec.uses_clip or self.spec.has_base):
             store = torch.device("cpu") if self.offload else self.precision.device
-            self.clip = ClipEncoder(locs.clip_vit, locs.clip_processor, store, self.precision.compute)
+            clip = ClipEncoder(locs.clip_vit, locs.clip_processor, store, self.precision.compute)
             expected = self.spec.resampler.embedding_dim_2 or self.spec.resampler.embedding_dim
-            if self.spec.uses_clip and self.clip.hidden_size != expected:
-                raise HyperLoRAError(f"CLIP in {locs.clip_vit} has width {self.clip.hidden_size}; "
+            if self.spec.uses_clip and clip.hidden_size != expected:
+                raise HyperLoRAError(f"CLIP in {locs.clip_vit} has width {clip.hidden_size}; "
                                      f"{self.spec.variant} expects {expected} (CLIP ViT-L/14)")
+            self.clip = clip
 
     def clear_cache(self) -> None:
         with self._lock:
@@ -289,8 +286,7 @@ class HyperLoRAModel:
                 detail = "; ".join(f"{k}: {v}" for k, v in skipped.items()) or "no images given"
                 raise NoFaceError(f"No usable face in the images ({detail}). Use clear, front-facing photos.",
                                   skipped)
-            self._enter()
-            try:
+            with self._on_device():
                 new = [face for tokens, face in results if tokens is None]
                 if new:
                     self._predict_new(new, options, timer)
@@ -299,8 +295,6 @@ class HyperLoRAModel:
                 id_tokens = pool_tokens(torch.stack([tok[0] for tok, _ in results]))
                 base_tokens = pool_tokens(torch.stack([tok[1] for tok, _ in results])) if base else None
                 timer.lap("pool", t)
-            finally:
-                self._leave()
             faces = [face for _, face in results]
             identity = Identity(
                 tokens=id_tokens, base_tokens=base_tokens, variant=self.spec.variant,

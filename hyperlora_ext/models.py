@@ -54,6 +54,12 @@ class ModelLocations:
                    antelopev2=root / "insightface" / "models" / "antelopev2")
 
     @classmethod
+    def for_checkpoint(cls, folder: str | os.PathLike) -> ModelLocations:
+        """The locations around a checkpoint in ``<models>/hyper_lora/hyper_lora/<variant>``."""
+        parents = Path(folder).resolve().parents
+        return cls.under(parents[2] if len(parents) > 2 else parents[0])
+
+    @classmethod
     def default(cls) -> ModelLocations:
         """``$HYPERLORA_MODELS_DIR``, else ``./models`` (the WebUI's folder when run inside it)."""
         return cls.under(os.environ.get(ENV_MODELS_DIR) or Path.cwd() / "models")
