@@ -141,6 +141,24 @@ class HyperLoRAModel:
         if self.clip is not None:
             self.clip.to(device)
 
+    def set_offload(self, policy: str) -> None:
+        """Change the offload policy ("auto", "resident", "offload") of a loaded model."""
+        if policy not in ("auto", "resident", "offload"):
+            raise ValueError(f"offload must be auto, resident or offload, not {policy!r}")
+        with self._lock:
+            offload = self._offload_policy(policy)
+            if offload != self.offload:
+                self._place(torch.device("cpu") if offload else self.precision.device)
+                self.offload = offload
+
+    def nbytes(self) -> int:
+        """Bytes of all loaded weights (what a GPU needs free while they are resident)."""
+        modules = [m for m in self._modules() if isinstance(m, torch.nn.Module)]
+        if self.clip is not None:
+            modules.append(self.clip.model)
+        total = sum(t.numel() * t.element_size() for m in modules for t in m.parameters())
+        return total + sum(b.nbytes for b in (self.id_bank, self.base_bank) if b is not None)
+
     @contextmanager
     def _on_device(self) -> Iterator[None]:
         """Hold the lock; in offload mode, bring the networks to the GPU and send them back after."""

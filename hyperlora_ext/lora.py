@@ -77,6 +77,13 @@ def lora_metadata(name: str, state_dict: dict[str, torch.Tensor], extra: dict[st
     return meta
 
 
+def file_tensors(state_dict: dict[str, torch.Tensor], dtype: torch.dtype = torch.float16) -> dict[str, torch.Tensor]:
+    """The tensors exactly as a LoRA file stores them: CPU, contiguous, weights in ``dtype``,
+    alphas float32. In-memory networks use this too, so a tag and its saved file match bit for bit."""
+    return {k: (v.float() if k.endswith(".alpha") else v.to(dtype)).detach().cpu().contiguous().clone()
+            for k, v in state_dict.items()}
+
+
 def save_lora(state_dict: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str] | None = None,
               preview: Image.Image | None = None, overwrite: bool = False,
               dtype: torch.dtype = torch.float16) -> Path:
@@ -89,8 +96,7 @@ def save_lora(state_dict: dict[str, torch.Tensor], path: str | Path, metadata: d
     path = Path(path)
     if path.suffix != ".safetensors":
         raise ValueError(f"{path}: a LoRA file must end in .safetensors")
-    tensors = {k: (v if k.endswith(".alpha") else v.to(dtype)).detach().cpu().contiguous().clone()
-               for k, v in state_dict.items()}
+    tensors = file_tensors(state_dict, dtype)
     data = safetensors_bytes(tensors, metadata=metadata or lora_metadata(path.stem, state_dict))
     atomic_write(path, data, overwrite=overwrite)
     if preview is not None:

@@ -1,0 +1,125 @@
+"""AUTOMATIC1111 adapter: the ``hyperlora`` ExtraNetwork on top of the built-in Lora extension.
+
+Activation lives in the ExtraNetwork (not in Script hooks) so that hires fix and ADetailer
+passes, which run extra networks but filter script hooks, apply HyperLoRA too. Our in-memory
+``network.Network`` objects go into ``networks.loaded_networks``; because the Lora
+extension's ``load_networks`` clears that list whenever it runs, it is wrapped to re-append
+ours, so tag order never matters. The Lora extension merges the set lazily (with CPU backups)
+and restores the original weights exactly when the set changes.
+
+Imports the WebUI (``modules``) and the Lora extension's ``network``/``networks`` modules:
+only importable inside A1111.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+
+import network  # built-in Lora extension
+import networks  # built-in Lora extension
+from modules import shared
+
+from .activation import resolve_params
+from .extra_network import HostAdapter
+from .service import HyperLoRAService, LoRAWeights
+
+log = logging.getLogger(__name__)
+NETWORK_CACHE_SIZE = 4
+
+
+class _InMemoryLoRA:
+    """Stands in for ``network.NetworkOnDisk`` (read by the Lora extension for hashes/aliases)."""
+
+    def __init__(self, weights: LoRAWeights) -> None:
+        self.name = self.alias = weights.key
+        self.filename = f"<hyperlora:{weights.identity.name}>"
+        self.metadata: dict[str, str] = {}
+        self.hash = self.shorthash = weights.identity.hash
+        self.is_safetensors = True
+        self.sd_version = network.SdVersion.SDXL
+
+    def read_hash(self) -> None:
+        pass
+
+    def set_hash(self, v: str) -> None:
+        pass
+
+    def get_alias(self) -> str:
+        return self.alias
+
+
+class A1111Host(HostAdapter):
+    """Builds our ``network.Network`` objects and keeps them in ``networks.loaded_networks``."""
+
+    def __init__(self, service: HyperLoRAService) -> None:
+        super().__init__(service)
+        self.active: list[network.Network] = []
+        self._cache: OrderedDict[str, network.Network] = OrderedDict()
+
+    # ---- networks --------------------------------------------------------------------------
+    def build_network(self, weights: LoRAWeights) -> network.Network:
+        """kohya dict -> ``network.Network`` with the Lora extension's own module types
+        (cached per identity version and base weight)."""
+        sd_model = shared.sd_model
+        cache_key = f"{weights.key}@{id(sd_model)}"
+        cached = self._cache.get(cache_key)
+        if cached is not None:
+            self._cache.move_to_end(cache_key)
+            return cached
+        if not hasattr(sd_model, "network_layer_mapping"):
+            networks.assign_network_names_to_compvis_modules(sd_model)
+        mapping = sd_model.network_layer_mapping
+        net = network.Network(weights.key, _InMemoryLoRA(weights))
+        grouped: dict[str, dict] = {}
+        for key, tensor in weights.tensors.items():
+            layer, _, part = key.partition(".")
+            grouped.setdefault(layer, {})[part] = tensor
+        missing = []
+        for layer, parts in grouped.items():
+            sd_key = layer.replace("lora_unet_", "diffusion_model_", 1)
+            module = mapping.get(sd_key)
+            if module is None:
+                missing.append(layer)
+                continue
+            w = network.NetworkWeights(network_key=layer, sd_key=sd_key, w=parts, sd_module=module)
+            for module_type in networks.module_types:
+                built = module_type.create_module(net, w)
+                if built is not None:
+                    net.modules[sd_key] = built
+                    break
+        if missing:
+            raise RuntimeError(f"{len(missing)} HyperLoRA layers have no match in this model "
+                               f"(e.g. {missing[0]}); is it an SDXL model?")
+        net.hyperlora = True
+        self._cache[cache_key] = net
+        while len(self._cache) > NETWORK_CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return net
+
+    def sync(self) -> None:
+        """Make ``networks.loaded_networks`` hold the Lora extension's networks plus ours."""
+        ours = {id(n) for n in self.active}
+        loaded = networks.loaded_networks
+        loaded[:] = [n for n in loaded if not getattr(n, "hyperlora", False) or id(n) in ours]
+        for net in self.active:
+            if all(n is not net for n in loaded):
+                loaded.append(net)
+
+    def activate(self, p, params_list) -> None:
+        """Resolve this pass's tags and put the networks in place (an empty list removes ours)."""
+        is_sdxl = bool(getattr(shared.sd_model, "is_sdxl", False))
+        resolution = resolve_params(self.service, p, params_list, is_sdxl)
+        active = []
+        for req, weights in resolution.weights:
+            try:
+                net = self.build_network(weights)
+            except RuntimeError as exc:
+                p.comment(f"HyperLoRA: {exc}; skipped")
+                continue
+            net.te_multiplier = net.unet_multiplier = req.weight
+            net.dyn_dim = None
+            net.mentioned_name = None  # keeps us out of "Lora hashes"
+            active.append(net)
+        self.active = active
+        self.sync()

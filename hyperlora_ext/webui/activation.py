@@ -1,0 +1,118 @@
+"""One activation of the ``hyperlora`` extra network, shared by both hosts.
+
+The WebUI calls the ExtraNetwork with the tags of the pass that is starting (first pass, hires
+pass, an ADetailer pass...) and ``p``, the processing object. Here: parse the tags, resolve
+them through the service, add trigger words to the prompts about to be encoded, record the
+infotext, and turn every problem into a comment on the generation instead of an exception.
+Works on duck-typed ``p`` (``prompts``, ``hr_prompts``, ``extra_network_data``,
+``hr_extra_network_data``, ``is_hr_pass``, ``extra_generation_params``, ``comment()``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Callable
+
+from .service import HyperLoRAService, Resolution
+from .tags import INFOTEXT_KEY, TAG, format_infotext, format_tag, parse_tag, with_trigger_words
+
+log = logging.getLogger(__name__)
+HIRES_INFOTEXT_KEY = "Hires " + INFOTEXT_KEY
+
+
+def _comment(p, text: str) -> None:
+    log.warning(text)
+    comment = getattr(p, "comment", None)
+    if callable(comment):
+        comment(text)
+
+
+def _has_tags(data) -> bool:
+    return bool((data or {}).get(TAG))
+
+
+def add_trigger_words(p) -> None:
+    """Prefix ``fcsks fxhks fhyks`` to the prompts of every pass whose tags include ours."""
+    if _has_tags(getattr(p, "extra_network_data", None)) and getattr(p, "prompts", None):
+        p.prompts = [with_trigger_words(x) for x in p.prompts]
+    if _has_tags(getattr(p, "hr_extra_network_data", None)) and getattr(p, "hr_prompts", None):
+        p.hr_prompts = [with_trigger_words(x) for x in p.hr_prompts]
+
+
+def resolve_params(service: HyperLoRAService, p, params_list, is_sdxl: bool) -> Resolution:
+    """This pass's ``ExtraNetworkParams`` -> Resolution; warnings become comments on ``p``."""
+    cfg = service.config
+    requests = []
+    for params in params_list or []:
+        try:
+            requests.append(parse_tag(list(params.positional), dict(params.named), cfg.default_weight))
+        except ValueError as exc:
+            _comment(p, f"HyperLoRA: {exc}; tag ignored")
+    if not requests:
+        return Resolution()
+    if not is_sdxl:
+        _comment(p, "HyperLoRA: the loaded model is not SDXL; HyperLoRA tags are skipped")
+        return Resolution()
+    resolution = service.resolve(requests)
+    for warning in resolution.warnings:
+        _comment(p, warning)
+    if cfg.auto_trigger_words and resolution.weights:
+        add_trigger_words(p)
+    if resolution.applied:
+        key = HIRES_INFOTEXT_KEY if getattr(p, "is_hr_pass", False) else INFOTEXT_KEY
+        params = getattr(p, "extra_generation_params", None)
+        if params is not None:
+            params[key] = format_infotext(resolution.applied)
+            if cfg.auto_trigger_words:
+                params["HyperLoRA trigger words"] = "auto"
+    return resolution
+
+
+def run_activation(p, params_list, activate: Callable[[object, list], None],
+                   on_error: Callable[[], None] | None = None) -> None:
+    """Call the host's ``activate(p, params_list)``; any error becomes a comment and the
+    generation goes on without HyperLoRA (``on_error`` removes whatever was placed)."""
+    try:
+        activate(p, params_list)
+    except Exception as exc:  # a generation must never fail because of a tag
+        log.exception("HyperLoRA activation failed")
+        if on_error is not None:
+            try:
+                on_error()
+            except Exception:
+                log.exception("HyperLoRA: cleanup after a failed activation failed")
+        _comment(p, f"HyperLoRA: not applied ({type(exc).__name__}: {exc})")
+
+
+def script_tag(args: tuple, default_weight: float) -> str | None:
+    """The accordion's (or ``alwayson_scripts``') values -> a tag to add, or None.
+
+    Accepts ``[enabled, identity, weight, base]`` or ``[{"enabled":..., "identity":...,
+    "weight":..., "base":...}]``; raises ``ValueError`` for anything else.
+    """
+    if not args:
+        return None
+    if isinstance(args[0], dict):
+        extra = set(args[0]) - {"enabled", "identity", "weight", "base"}
+        if extra:
+            raise ValueError(f"unknown HyperLoRA script argument(s): {', '.join(sorted(extra))}")
+        d = args[0]
+        args = (d.get("enabled", True), d.get("identity"), d.get("weight", default_weight), d.get("base", 0.0))
+    enabled, identity, weight, base = (list(args) + [None, None, None, None])[:4]
+    if not enabled:
+        return None
+    if not identity:
+        raise ValueError("HyperLoRA is enabled but no identity is selected")
+    return format_tag(str(identity), float(default_weight if weight is None else weight), float(base or 0.0))
+
+
+def add_tag_to_prompts(p, tag: str) -> None:
+    """Append ``tag`` to every prompt (and hires prompt) that has no tag for that identity."""
+    name = tag.split(":")[1]
+    pattern = re.compile(rf"<{TAG}:{re.escape(name)}(?=[:>])", re.IGNORECASE)
+    for attr in ("all_prompts", "all_hr_prompts"):
+        prompts = getattr(p, attr, None)
+        if prompts:
+            setattr(p, attr, [x if pattern.search(x) else f"{x} {tag}" for x in prompts])
+

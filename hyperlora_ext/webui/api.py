@@ -1,0 +1,186 @@
+"""HTTP API under ``/hyperlora/v1`` (mounted when the WebUI runs with ``--api``).
+
+Same auth as the WebUI's own API (``--api-auth user:pass,...``, HTTP Basic), GPU work under
+the host's queue lock. Errors: 400 bad input (names, images), 404 unknown identity,
+409 name/file taken, 422 no usable face or invalid JSON, 503 model files missing.
+Works with pydantic 1 (A1111) and 2 (Forge).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+from secrets import compare_digest
+from typing import Optional
+
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from pydantic import BaseModel, Field
+
+from ..errors import HyperLoRAError, ImageError, MissingModelsError, NoFaceError
+from ..identity import Identity
+from .panel import HostHooks
+from .service import HyperLoRAService
+from .tags import format_tag
+
+PREFIX = "/hyperlora/v1"
+MAX_IMAGES = 16
+
+
+class _Strict(BaseModel):
+    class Config:
+        extra = "forbid"
+
+
+class CreateRequest(_Strict):
+    name: str = Field(..., description="identity name; becomes <hyperlora:NAME>")
+    images: list[str] = Field(..., description="base64 images (plain or data: URI) of one person")
+    variant: Optional[str] = Field(None, description="checkpoint folder; default: the first on disk")
+    remove_background: bool = True
+    grayscale: bool = False
+    overwrite: bool = False
+
+
+class RenameRequest(_Strict):
+    new_name: str
+
+
+class SaveLoRARequest(_Strict):
+    file_name: Optional[str] = Field(None, description="LoRA file stem; default: the identity name")
+    base_weight: float = Field(0.0, ge=0.0, le=2.0)
+    overwrite: bool = False
+
+
+def decode_image(data: str, index: int) -> bytes:
+    """base64 (optionally a ``data:image/...;base64,`` URI) -> bytes; 400 names the image."""
+    text = data.split(",", 1)[1] if data.startswith("data:") else data
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise HTTPException(400, f"images[{index}] is not valid base64") from None
+
+
+def png_base64(image) -> str:
+    buf = io.BytesIO()
+    image.convert("RGB").save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def identity_json(identity: Identity, default_weight: float) -> dict:
+    return {"name": identity.name, "hash": identity.hash, "variant": identity.variant,
+            "has_base": identity.has_base, "sources": list(identity.source_names), "created": identity.created,
+            "options": identity.options, "tag": format_tag(identity.name, default_weight)}
+
+
+def basic_auth(credentials: dict[str, str]):
+    """A dependency that checks HTTP Basic credentials like the WebUI's ``Api.auth``."""
+    def check(given: HTTPBasicCredentials = Depends(HTTPBasic())) -> bool:
+        expected = credentials.get(given.username)
+        if expected is not None and compare_digest(given.password, expected):
+            return True
+        raise HTTPException(401, "Incorrect username or password", headers={"WWW-Authenticate": "Basic"})
+    return check
+
+
+def parse_api_auth(api_auth: str | None) -> dict[str, str] | None:
+    """``user:pass,user2:pass2`` (the WebUI's ``--api-auth``) -> dict, or None when unset."""
+    if not api_auth:
+        return None
+    return dict(item.split(":", 1) for item in api_auth.split(",") if ":" in item)
+
+
+def make_router(service: HyperLoRAService, hooks: HostHooks, credentials: dict[str, str] | None = None
+                ) -> APIRouter:
+    deps = [Depends(basic_auth(credentials))] if credentials else []
+    router = APIRouter(prefix=PREFIX, dependencies=deps, tags=["HyperLoRA"])
+
+    def get_identity(name: str) -> Identity:
+        try:
+            return service.identity(name)
+        except KeyError:
+            raise HTTPException(404, f"no identity named {name!r}") from None
+        except HyperLoRAError as exc:
+            raise HTTPException(500, str(exc)) from None
+
+    @router.get("/models")
+    def models() -> dict:
+        locs = service.locations
+        return {"models_dir": str(locs.root), "variants": locs.variants(),
+                "identities_dir": str(service.config.identity_folder)}
+
+    @router.get("/identities")
+    def list_identities() -> dict:
+        good, bad = service.store.load_all()
+        weight = service.config.default_weight
+        return {"identities": [identity_json(i, weight) for i in good.values()], "damaged": bad}
+
+    @router.post("/identities")
+    def create(req: CreateRequest) -> dict:
+        if not req.images:
+            raise HTTPException(400, "images is empty: send one or more base64 photos of the face")
+        if len(req.images) > MAX_IMAGES:
+            raise HTTPException(400, f"too many images ({len(req.images)}); at most {MAX_IMAGES}")
+        images = [decode_image(d, i) for i, d in enumerate(req.images)]
+        try:
+            with hooks.gpu_lock():
+                pred = service.create_identity(images, req.name, req.variant, req.remove_background, req.grayscale,
+                                               image_names=[f"images[{i}]" for i in range(len(images))],
+                                               overwrite=req.overwrite)
+        except NoFaceError as exc:
+            raise HTTPException(422, {"message": str(exc), "skipped": exc.failures}) from None
+        except FileExistsError as exc:
+            raise HTTPException(409, str(exc)) from None
+        except MissingModelsError as exc:
+            raise HTTPException(503, str(exc)) from None
+        except (ValueError, ImageError) as exc:
+            raise HTTPException(400, str(exc)) from None
+        except HyperLoRAError as exc:
+            raise HTTPException(400, str(exc)) from None
+        out = identity_json(pred.identity, service.config.default_weight)
+        out.update(skipped=pred.skipped, timings=pred.timings, crops=[png_base64(c) for c in pred.identity.crops])
+        return out
+
+    @router.get("/identities/{name}")
+    def get(name: str) -> dict:
+        return identity_json(get_identity(name), service.config.default_weight)
+
+    @router.get("/identities/{name}/crops")
+    def crops(name: str) -> dict:
+        return {"crops": [png_base64(c) for c in get_identity(name).crops]}
+
+    @router.delete("/identities/{name}")
+    def delete(name: str) -> dict:
+        try:
+            return {"deleted": service.delete(name)}
+        except KeyError:
+            raise HTTPException(404, f"no identity named {name!r}") from None
+
+    @router.post("/identities/{name}/rename")
+    def rename(name: str, req: RenameRequest) -> dict:
+        try:
+            return {"name": service.rename(name, req.new_name)}
+        except KeyError:
+            raise HTTPException(404, f"no identity named {name!r}") from None
+        except FileExistsError as exc:
+            raise HTTPException(409, str(exc)) from None
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+
+    @router.post("/identities/{name}/lora")
+    def save_lora(name: str, req: SaveLoRARequest) -> dict:
+        get_identity(name)
+        try:
+            with hooks.gpu_lock():
+                path = service.save_lora(name, hooks.lora_dir(), req.file_name, req.base_weight, req.overwrite)
+        except FileExistsError as exc:
+            raise HTTPException(409, str(exc)) from None
+        except MissingModelsError as exc:
+            raise HTTPException(503, str(exc)) from None
+        except (ValueError, HyperLoRAError) as exc:
+            raise HTTPException(400, str(exc)) from None
+        hooks.lora_saved(path)
+        return {"path": str(path), "name": path.stem,
+                "tag": f"<lora:{path.stem}:{service.config.default_weight:g}>"}
+
+    return router

@@ -1,0 +1,127 @@
+"""Wires the extension into the running WebUI (A1111 or Forge, detected at run time).
+
+``Extension`` is created once per process by ``scripts/hyperlora.py`` and registers the
+callbacks: settings (``on_ui_settings``), the ``hyperlora`` extra network and the Extra
+Networks page (``on_before_ui``), the HTTP API (``on_app_started``, only with ``--api``),
+infotext pasting, and clean-up (``on_script_unloaded``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import re
+from pathlib import Path
+
+from modules import script_callbacks, shared
+
+from .panel import HostHooks, Panel
+from .service import HyperLoRAService, ServiceConfig
+from .settings import OPTIONS, SECTION, service_config
+from .tags import INFOTEXT_KEY, TAG, parse_infotext
+
+log = logging.getLogger(__name__)
+
+
+def is_forge() -> bool:
+    return importlib.util.find_spec("modules_forge") is not None
+
+
+def _webui_models_dir() -> str:
+    from modules import paths
+
+    return paths.models_path
+
+
+def _device() -> str:
+    try:
+        from modules import devices
+
+        return str(devices.device)
+    except Exception:
+        return "auto"
+
+
+def _lora_dir() -> Path:
+    lora_dir = getattr(shared.cmd_opts, "lora_dir", None)
+    return Path(lora_dir) if lora_dir else Path(_webui_models_dir()) / "Lora"
+
+
+def _queue_lock():
+    from modules.call_queue import queue_lock
+
+    return queue_lock
+
+
+class Extension:
+    def __init__(self) -> None:
+        self.forge = is_forge()
+        self.service = HyperLoRAService(self.config, free_memory=self._free_memory if self.forge else None)
+        self.hooks = HostHooks(lora_dir=_lora_dir, lora_saved=self._lora_saved, gpu_lock=_queue_lock)
+        self.panel = Panel(self.service, self.hooks)
+        if self.forge:
+            from .forge import ForgeHost
+
+            self.host = ForgeHost(self.service)
+        else:
+            from .a1111 import A1111Host
+
+            self.host = A1111Host(self.service)
+        script_callbacks.on_ui_settings(self.ui_settings)
+        script_callbacks.on_before_ui(self.before_ui)
+        script_callbacks.on_app_started(self.app_started)
+        script_callbacks.on_infotext_pasted(self.infotext_pasted)
+        script_callbacks.on_script_unloaded(self.unload)
+
+    def config(self) -> ServiceConfig:
+        return service_config(shared.opts, shared.cmd_opts, _webui_models_dir(), _device())
+
+    # ---- callbacks ---------------------------------------------------------------------------
+    def ui_settings(self) -> None:
+        import gradio as gr
+
+        components = {"textbox": gr.Textbox, "slider": gr.Slider, "radio": gr.Radio, "checkbox": None}
+        for option in OPTIONS:
+            info = shared.OptionInfo(option.default, option.label, components[option.kind], option.args or None,
+                                     section=SECTION)
+            if option.info:
+                info = info.info(option.info)
+            shared.opts.add_option(option.key, info)
+
+    def before_ui(self) -> None:
+        from modules import ui_extra_networks
+
+        from .pages import ExtraNetworksPageHyperLoRA
+
+        self.extra_network = self.host.install()
+        ui_extra_networks.register_page(ExtraNetworksPageHyperLoRA(self.service))
+
+    def app_started(self, demo, app) -> None:
+        if not getattr(shared.cmd_opts, "api", False):
+            return
+        from .api import make_router, parse_api_auth
+
+        app.include_router(make_router(self.service, self.hooks, parse_api_auth(shared.cmd_opts.api_auth)))
+
+    def infotext_pasted(self, infotext: str, params: dict) -> None:
+        """A pasted image's identity may have been renamed since: point its tag at the identity
+        with the recorded hash; warn in the console when it is gone."""
+        for applied in parse_infotext(params.get(INFOTEXT_KEY, "")):
+            if applied.name in self.service.store:
+                continue
+            found = self.service.find_by_hash(applied.identity_hash)
+            prompt = params.get("Prompt", "")
+            if found is not None and isinstance(prompt, str):
+                params["Prompt"] = re.sub(rf"<{TAG}:{re.escape(applied.name)}(?=[:>])", f"<{TAG}:{found}", prompt)
+            else:
+                log.warning("HyperLoRA: the pasted image used identity %s (hash %s), which is not stored here",
+                            applied.name, applied.identity_hash)
+
+    def unload(self) -> None:
+        self.host.uninstall()
+
+    def _lora_saved(self, path: Path) -> None:
+        self.host.lora_saved(path)
+
+    def _free_memory(self, nbytes: int) -> None:
+        self.host.free_memory(nbytes)

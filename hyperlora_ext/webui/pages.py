@@ -1,0 +1,54 @@
+"""The HyperLoRA page of the Extra Networks tabs: one card per stored identity.
+
+Cards are the identity files themselves (``<identities>/NAME.safetensors``), previews their
+``NAME.preview.png`` (the aligned face); clicking a card inserts ``<hyperlora:NAME:w>``.
+Uses the host's ``modules.ui_extra_networks`` (same API on A1111 and Forge).
+"""
+
+from __future__ import annotations
+
+import os
+
+from modules import ui_extra_networks
+from modules.ui_extra_networks import quote_js
+
+from .service import HyperLoRAService
+from .tags import TAG
+
+
+class ExtraNetworksPageHyperLoRA(ui_extra_networks.ExtraNetworksPage):
+    def __init__(self, service: HyperLoRAService) -> None:
+        super().__init__("HyperLoRA")
+        self.service = service
+
+    def refresh(self) -> None:
+        pass  # the store reads the folder on every listing
+
+    def create_item(self, name: str, index: int | None = None, enable_filter: bool = True) -> dict | None:
+        store = self.service.store
+        path = store.path(name)
+        if not path.is_file():
+            return None
+        stem = os.path.splitext(str(path))[0]
+        weight = self.service.config.default_weight
+        item = {
+            "name": name,
+            "filename": str(path),
+            "preview": self.find_preview(stem),
+            "description": self.find_description(stem),
+            "search_terms": [self.search_terms_from_path(str(path))],
+            "local_preview": str(store.preview_path(name)),
+            "sort_keys": {"default": index or 0, **self.get_sort_keys(str(path))},
+            "prompt": quote_js(f"<{TAG}:{name}:{weight:g}>"),
+        }
+        self.read_user_metadata(item)
+        return item
+
+    def list_items(self):
+        for index, name in enumerate(self.service.store.names()):
+            item = self.create_item(name, index)
+            if item is not None:
+                yield item
+
+    def allowed_directories_for_previews(self) -> list[str]:
+        return [str(self.service.config.identity_folder)]

@@ -1,0 +1,151 @@
+"""What the HyperLoRA accordion's buttons do, as plain functions (no gradio here).
+
+``ui.py`` lays out the components and maps these results to component updates; the HTTP API
+uses the same service calls. Every handler returns a status message instead of raising, so
+the UI never shows a traceback for a user mistake.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, ContextManager
+
+from PIL import Image
+
+from ..errors import HyperLoRAError, NoFaceError
+from .service import HyperLoRAService, Progress
+from .tags import TAG, format_tag
+
+
+@dataclass
+class HostHooks:
+    """What the panel and API need from the host: the Lora folder, a callback after a LoRA
+    file was written (so the Lora tab lists it), and the lock that serialises GPU work."""
+
+    lora_dir: Callable[[], Path]
+    lora_saved: Callable[[Path], None]
+    gpu_lock: Callable[[], ContextManager] = contextlib.nullcontext
+
+
+def message(text: str, ok: bool = True) -> str:
+    colour = "var(--body-text-color)" if ok else "#d33"
+    return f'<div class="hyperlora-status" style="color:{colour}">{html.escape(text)}</div>'
+
+
+def upload_path(item) -> tuple[str, str]:
+    """(path, original file name) of one gradio upload: gradio 3 gives a tempfile wrapper with
+    ``name``/``orig_name``, gradio 4 a path string."""
+    path = str(getattr(item, "name", item))
+    return path, str(getattr(item, "orig_name", None) or os.path.basename(path))
+
+
+_TAG_RE = re.compile(rf"<{TAG}:([^:>]+)(:[^>]*)?>", re.IGNORECASE)
+
+
+def insert_tag(prompt: str, name: str, weight: float, base: float = 0.0) -> str:
+    """``prompt`` with ``<hyperlora:name:weight[:base]>``; replaces an earlier tag of that name."""
+    tag = format_tag(name, weight, base)
+    prompt = prompt or ""
+    replaced = [False]
+
+    def swap(m: re.Match) -> str:
+        if m.group(1).strip().lower() != name.lower():
+            return m.group(0)
+        replaced[0] = True
+        return tag
+
+    out = _TAG_RE.sub(swap, prompt)
+    if replaced[0]:
+        return out
+    return f"{prompt.rstrip()} {tag}".strip() if prompt.strip() else tag
+
+
+class Panel:
+    def __init__(self, service: HyperLoRAService, hooks: HostHooks) -> None:
+        self.service = service
+        self.hooks = hooks
+
+    def names(self) -> list[str]:
+        return self.service.store.names()
+
+    def create(self, files, name: str, variant: str | None, remove_background: bool, grayscale: bool,
+               overwrite: bool, progress: Progress) -> tuple[list[Image.Image], str, str | None]:
+        """Uploads -> stored identity. Returns (face crops, status HTML, the new identity's name)."""
+        if not files:
+            return [], message("Upload one or more photos of the face first.", ok=False), None
+        if not (name or "").strip():
+            return [], message("Give the identity a name (it becomes the tag <hyperlora:NAME>).", ok=False), None
+        paths = [upload_path(f) for f in files]
+        try:
+            with self.hooks.gpu_lock():
+                pred = self.service.create_identity(
+                    [p for p, _ in paths], name, variant or None, remove_background, grayscale,
+                    image_names=[n for _, n in paths], overwrite=overwrite, progress=progress)
+        except NoFaceError as exc:
+            return [], message(str(exc), ok=False), None
+        except (HyperLoRAError, ValueError, FileExistsError, OSError) as exc:
+            return [], message(str(exc), ok=False), None
+        identity = pred.identity
+        tag = format_tag(identity.name, self.service.config.default_weight)
+        text = (f"Created {identity.name!r} from {len(pred.faces)} face(s) in "
+                f"{sum(pred.timings.values()):.2f} s. Tag: {tag}")
+        if pred.skipped:
+            text += " — skipped: " + "; ".join(f"{k}: {v}" for k, v in pred.skipped.items())
+        return list(identity.crops), message(text), identity.name
+
+    def show(self, name: str | None) -> tuple[list[Image.Image], str]:
+        if not name:
+            return [], message("No identity selected." if self.names() else "No identities yet: create one above.")
+        try:
+            identity = self.service.identity(name)
+        except KeyError:
+            return [], message(f"No identity named {name!r} (refresh the list).", ok=False)
+        except HyperLoRAError as exc:
+            return [], message(str(exc), ok=False)
+        base = ", has Base-LoRA" if identity.has_base else ""
+        text = (f"{identity.name}: {identity.variant}, hash {identity.hash}{base}, made {identity.created} "
+                f"from {', '.join(identity.source_names) or 'unknown photos'}")
+        return list(identity.crops), message(text)
+
+    def save_lora(self, name: str | None, file_name: str, base: float, overwrite: bool) -> str:
+        if not name:
+            return message("Select an identity first.", ok=False)
+        try:
+            with self.hooks.gpu_lock():
+                path = self.service.save_lora(name, self.hooks.lora_dir(), file_name or None, base, overwrite)
+            self.hooks.lora_saved(path)
+        except KeyError:
+            return message(f"No identity named {name!r}.", ok=False)
+        except (HyperLoRAError, ValueError, FileExistsError, OSError) as exc:
+            return message(str(exc), ok=False)
+        return message(f"Saved {path}. Use it as <lora:{path.stem}:{self.service.config.default_weight:g}> "
+                       "(with the trigger words fcsks fxhks fhyks).")
+
+    def rename(self, name: str | None, new_name: str) -> tuple[str, str | None]:
+        if not name:
+            return message("Select an identity first.", ok=False), None
+        try:
+            new = self.service.rename(name, new_name)
+        except KeyError:
+            return message(f"No identity named {name!r}.", ok=False), name
+        except (ValueError, FileExistsError, OSError) as exc:
+            return message(str(exc), ok=False), name
+        return message(f"Renamed {name!r} to {new!r}; update prompts that use <{TAG}:{name}>."), new
+
+    def delete(self, name: str | None, confirmed: bool) -> tuple[str, str | None]:
+        if not name:
+            return message("Select an identity first.", ok=False), None
+        if not confirmed:
+            return message(f"Tick 'confirm' to delete {name!r}.", ok=False), name
+        try:
+            gone = self.service.delete(name)
+        except KeyError:
+            return message(f"No identity named {name!r}.", ok=False), None
+        except OSError as exc:
+            return message(str(exc), ok=False), name
+        return message(f"Deleted {gone!r}."), None

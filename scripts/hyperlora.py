@@ -1,0 +1,50 @@
+"""sd-webui-hyperlora: the thin WebUI script. All logic lives in ``hyperlora_ext``.
+
+An always-visible ``scripts.Script`` that shows the HyperLoRA accordion in txt2img and
+img2img, and (optionally) adds the selected identity's tag to the prompts. Activation of tags
+happens in the ``hyperlora`` extra network, not here (hires and ADetailer passes skip hooks).
+"""
+
+import sys
+from pathlib import Path
+
+_ROOT = str(Path(__file__).resolve().parents[1])
+if _ROOT not in sys.path:  # A1111 does not put extension roots on sys.path (Forge does)
+    sys.path.insert(0, _ROOT)
+
+from modules import scripts  # noqa: E402
+
+from hyperlora_ext.webui.activation import add_tag_to_prompts, script_tag  # noqa: E402
+from hyperlora_ext.webui.host import Extension  # noqa: E402
+
+extension = Extension()
+
+
+class HyperLoRAScript(scripts.Script):
+    prompt_boxes: dict = {}
+
+    def title(self):
+        return "HyperLoRA"
+
+    def show(self, is_img2img):
+        return scripts.AlwaysVisible
+
+    def after_component(self, component, **kwargs):
+        elem_id = kwargs.get("elem_id")
+        if elem_id in ("txt2img_prompt", "img2img_prompt"):
+            HyperLoRAScript.prompt_boxes[elem_id] = component
+
+    def ui(self, is_img2img):
+        from hyperlora_ext.webui.ui import build_accordion
+
+        tab = "img2img" if is_img2img else "txt2img"
+        return build_accordion(extension.panel, tab, self.prompt_boxes.get(f"{tab}_prompt"))
+
+    def process(self, p, *args):
+        try:
+            tag = script_tag(args, extension.service.config.default_weight)
+        except (ValueError, TypeError) as exc:
+            p.comment(f"HyperLoRA: {exc}")
+            return
+        if tag:
+            add_tag_to_prompts(p, tag)

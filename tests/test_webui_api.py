@@ -1,0 +1,102 @@
+"""The HTTP API router on a real FastAPI app (TestClient), backed by tiny real models."""
+
+import base64
+import io
+
+import pytest
+from face_pack import face_image
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from hyperlora_ext.webui.api import PREFIX, make_router, parse_api_auth
+from hyperlora_ext.webui.panel import HostHooks
+from hyperlora_ext.webui.service import HyperLoRAService, ServiceConfig
+
+
+def b64(img: Image.Image) -> str:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+ALICE = [b64(face_image(feature=(170, 110, 90), seed=s)) for s in (1, 2)]
+NO_FACE = b64(Image.new("RGB", (200, 200), (20, 40, 160)))
+
+
+@pytest.fixture
+def saved():
+    return []
+
+
+@pytest.fixture
+def client(models_dir, tmp_path, saved):
+    cfg = ServiceConfig(models_dir=models_dir, identities_dir=tmp_path / "ids", device="cpu", dtype="fp32",
+                        allow_download=False)
+    hooks = HostHooks(lora_dir=lambda: tmp_path / "Lora", lora_saved=saved.append)
+    app = FastAPI()
+    app.include_router(make_router(HyperLoRAService(lambda: cfg), hooks))
+    return TestClient(app)
+
+
+def test_identity_lifecycle(client, saved, tmp_path):
+    r = client.post(f"{PREFIX}/identities", json={"name": "alice", "images": [ALICE[0], "data:image/png;base64,"
+                                                                              + ALICE[1], NO_FACE],
+                                                    "variant": "tiny_id"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["name"] == "alice" and body["tag"] == "<hyperlora:alice:0.85>" and len(body["crops"]) == 2
+    assert body["skipped"] == {"images[2]": "no face found"} and body["variant"] == "tiny_id"
+    Image.open(io.BytesIO(base64.b64decode(body["crops"][0]))).verify()
+    listed = client.get(f"{PREFIX}/identities").json()
+    assert [i["name"] for i in listed["identities"]] == ["alice"] and listed["damaged"] == {}
+    assert client.get(f"{PREFIX}/identities/alice").json()["hash"] == body["hash"]
+    assert len(client.get(f"{PREFIX}/identities/alice/crops").json()["crops"]) == 2
+    r = client.post(f"{PREFIX}/identities/alice/lora", json={"file_name": "alice_lora"})
+    assert r.status_code == 200 and r.json()["tag"] == "<lora:alice_lora:0.85>"
+    assert (tmp_path / "Lora" / "alice_lora.safetensors").is_file() and saved[0].name == "alice_lora.safetensors"
+    assert client.post(f"{PREFIX}/identities/alice/lora", json={"file_name": "alice_lora"}).status_code == 409
+    assert client.post(f"{PREFIX}/identities/alice/rename", json={"new_name": "carol"}).json() == {"name": "carol"}
+    assert client.delete(f"{PREFIX}/identities/carol").json() == {"deleted": "carol"}
+    assert client.get(f"{PREFIX}/identities").json()["identities"] == []
+    assert client.get(f"{PREFIX}/models").json()["variants"] == ["tiny_base", "tiny_id"]
+
+
+@pytest.mark.parametrize("payload,status,fragment", [
+    ({"name": "x", "images": ["%%%"]}, 400, "images[0] is not valid base64"),
+    ({"name": "x", "images": []}, 400, "images is empty"),
+    ({"name": "x", "images": [NO_FACE], "variant": "tiny_id"}, 422, "No usable face"),
+    ({"name": "x", "images": [base64.b64encode(b"not an image").decode()], "variant": "tiny_id"}, 422, "images[0]"),
+    ({"name": "..", "images": [ALICE[0]]}, 400, "not usable as a name"),
+    ({"name": "x", "images": [ALICE[0]], "bogus": 1}, 422, "bogus"),
+    ({"images": [ALICE[0]]}, 422, "name"),
+])
+def test_bad_requests_get_4xx_with_a_message(client, payload, status, fragment):
+    r = client.post(f"{PREFIX}/identities", json=payload)
+    assert r.status_code == status, r.text
+    assert fragment in r.text
+
+
+def test_unknown_identity_and_conflicts(client):
+    assert client.get(f"{PREFIX}/identities/ghost").status_code == 404
+    assert client.delete(f"{PREFIX}/identities/ghost").status_code == 404
+    assert client.post(f"{PREFIX}/identities/ghost/lora", json={}).status_code == 404
+    ok = {"name": "alice", "images": [ALICE[0]], "variant": "tiny_id"}
+    assert client.post(f"{PREFIX}/identities", json=ok).status_code == 200
+    assert client.post(f"{PREFIX}/identities", json=ok).status_code == 409
+    assert client.post(f"{PREFIX}/identities", json={**ok, "overwrite": True}).status_code == 200
+    r = client.post(f"{PREFIX}/identities/alice/lora", json={"base_weight": 0.4})
+    assert r.status_code == 400 and "no Base-LoRA" in r.text
+    assert client.post(f"{PREFIX}/identities/alice/lora", json={"base_weight": 5}).status_code == 422
+
+
+def test_api_auth(models_dir, tmp_path):
+    assert parse_api_auth("u:p,v:a:b") == {"u": "p", "v": "a:b"} and parse_api_auth("") is None
+    cfg = ServiceConfig(models_dir=models_dir, identities_dir=tmp_path / "ids", device="cpu")
+    app = FastAPI()
+    hooks = HostHooks(lora_dir=lambda: tmp_path, lora_saved=lambda p: None)
+    app.include_router(make_router(HyperLoRAService(lambda: cfg), hooks, {"u": "secret"}))
+    c = TestClient(app)
+    assert c.get(f"{PREFIX}/identities").status_code == 401
+    assert c.get(f"{PREFIX}/identities", auth=("u", "wrong")).status_code == 401
+    assert c.get(f"{PREFIX}/identities", auth=("u", "secret")).status_code == 200
