@@ -263,6 +263,7 @@ def test_activation_warnings_and_non_sdxl(service, alice):
     p = Processing(prompts=["x"])
     res = resolve_params(service, p, [Params("alice", "lots"), Params("ghost")], is_sdxl=True)
     assert not res.weights and len(p.comments) == 2 and p.prompts == ["x"]
+    assert "no identity named 'ghost'" in p.extra_generation_params["HyperLoRA warnings"]
     p = Processing(prompts=["x"], extra_network_data={"hyperlora": [Params("alice")]})
     res = resolve_params(service, p, [Params("alice")], is_sdxl=False)
     assert not res.weights and "not SDXL" in next(iter(p.comments))

@@ -21,11 +21,21 @@ log = logging.getLogger(__name__)
 HIRES_INFOTEXT_KEY = "Hires " + INFOTEXT_KEY
 
 
+WARNINGS_KEY = INFOTEXT_KEY + " warnings"
+
+
 def _comment(p, text: str) -> None:
+    """Show ``text`` in the generation's comments and record it in the infotext (the API's
+    JSON carries no comments)."""
     log.warning(text)
     comment = getattr(p, "comment", None)
     if callable(comment):
         comment(text)
+    params = getattr(p, "extra_generation_params", None)
+    if isinstance(params, dict):
+        message = text.removeprefix("HyperLoRA: ")
+        previous = params.get(WARNINGS_KEY)
+        params[WARNINGS_KEY] = message if not previous or message in previous else f"{previous}; {message}"
 
 
 def _has_tags(data) -> bool:

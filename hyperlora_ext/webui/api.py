@@ -11,14 +11,15 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+from contextlib import contextmanager
 from secrets import compare_digest
-from typing import Optional
+from typing import Iterator, Optional
 
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, Field
 
-from ..errors import HyperLoRAError, ImageError, MissingModelsError, NoFaceError
+from ..errors import HyperLoRAError, MissingModelsError, NoFaceError
 from ..identity import Identity
 from .panel import HostHooks
 from .service import HyperLoRAService
@@ -90,6 +91,23 @@ def parse_api_auth(api_auth: str | None) -> dict[str, str] | None:
     return dict(item.split(":", 1) for item in api_auth.split(",") if ":" in item)
 
 
+@contextmanager
+def http_errors(name: str | None = None) -> Iterator[None]:
+    """Map the service's exceptions to HTTP errors with their message (see the module docstring)."""
+    try:
+        yield
+    except KeyError:
+        raise HTTPException(404, f"no identity named {name!r}") from None
+    except NoFaceError as exc:
+        raise HTTPException(422, {"message": str(exc), "skipped": exc.failures}) from None
+    except FileExistsError as exc:
+        raise HTTPException(409, str(exc)) from None
+    except MissingModelsError as exc:
+        raise HTTPException(503, str(exc)) from None
+    except (ValueError, HyperLoRAError) as exc:
+        raise HTTPException(400, str(exc)) from None
+
+
 def make_router(service: HyperLoRAService, hooks: HostHooks, credentials: dict[str, str] | None = None
                 ) -> APIRouter:
     deps = [Depends(basic_auth(credentials))] if credentials else []
@@ -122,21 +140,10 @@ def make_router(service: HyperLoRAService, hooks: HostHooks, credentials: dict[s
         if len(req.images) > MAX_IMAGES:
             raise HTTPException(400, f"too many images ({len(req.images)}); at most {MAX_IMAGES}")
         images = [decode_image(d, i) for i, d in enumerate(req.images)]
-        try:
-            with hooks.gpu_lock():
-                pred = service.create_identity(images, req.name, req.variant, req.remove_background, req.grayscale,
-                                               image_names=[f"images[{i}]" for i in range(len(images))],
-                                               overwrite=req.overwrite)
-        except NoFaceError as exc:
-            raise HTTPException(422, {"message": str(exc), "skipped": exc.failures}) from None
-        except FileExistsError as exc:
-            raise HTTPException(409, str(exc)) from None
-        except MissingModelsError as exc:
-            raise HTTPException(503, str(exc)) from None
-        except (ValueError, ImageError) as exc:
-            raise HTTPException(400, str(exc)) from None
-        except HyperLoRAError as exc:
-            raise HTTPException(400, str(exc)) from None
+        with http_errors(), hooks.gpu_lock():
+            pred = service.create_identity(images, req.name, req.variant, req.remove_background, req.grayscale,
+                                           image_names=[f"images[{i}]" for i in range(len(images))],
+                                           overwrite=req.overwrite)
         out = identity_json(pred.identity, service.config.default_weight)
         out.update(skipped=pred.skipped, timings=pred.timings, crops=[png_base64(c) for c in pred.identity.crops])
         return out
@@ -151,34 +158,19 @@ def make_router(service: HyperLoRAService, hooks: HostHooks, credentials: dict[s
 
     @router.delete("/identities/{name}")
     def delete(name: str) -> dict:
-        try:
+        with http_errors(name):
             return {"deleted": service.delete(name)}
-        except KeyError:
-            raise HTTPException(404, f"no identity named {name!r}") from None
 
     @router.post("/identities/{name}/rename")
     def rename(name: str, req: RenameRequest) -> dict:
-        try:
+        with http_errors(name):
             return {"name": service.rename(name, req.new_name)}
-        except KeyError:
-            raise HTTPException(404, f"no identity named {name!r}") from None
-        except FileExistsError as exc:
-            raise HTTPException(409, str(exc)) from None
-        except ValueError as exc:
-            raise HTTPException(400, str(exc)) from None
 
     @router.post("/identities/{name}/lora")
     def save_lora(name: str, req: SaveLoRARequest) -> dict:
         get_identity(name)
-        try:
-            with hooks.gpu_lock():
-                path = service.save_lora(name, hooks.lora_dir(), req.file_name, req.base_weight, req.overwrite)
-        except FileExistsError as exc:
-            raise HTTPException(409, str(exc)) from None
-        except MissingModelsError as exc:
-            raise HTTPException(503, str(exc)) from None
-        except (ValueError, HyperLoRAError) as exc:
-            raise HTTPException(400, str(exc)) from None
+        with http_errors(name), hooks.gpu_lock():
+            path = service.save_lora(name, hooks.lora_dir(), req.file_name, req.base_weight, req.overwrite)
         hooks.lora_saved(path)
         return {"path": str(path), "name": path.stem,
                 "tag": f"<lora:{path.stem}:{service.config.default_weight:g}>"}

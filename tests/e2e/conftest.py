@@ -1,0 +1,42 @@
+"""Fixtures for the end-to-end suite: the HyperLoRA model pack and a running WebUI per host.
+
+Skipped unless a WebUI checkout is given (see webui_server.py for the environment variables).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from builders import full_sdxl_modules, make_checkpoint, make_clip
+from e2e_helpers import VARIANT
+from face_pack import build_face_pack
+from webui_server import HOSTS, WebUI, checkout
+
+from hyperlora_ext.models import ModelLocations
+
+CLIP_DIM = 48
+
+
+@pytest.fixture(scope="session")
+def e2e_models(tmp_path_factory):
+    """A models folder whose HyperLoRA checkpoint has the real SDXL attention modules and shapes
+    (140 modules, 560 layers) with a small hyper dim and resampler, plus tiny CLIP and face pack."""
+    root = tmp_path_factory.mktemp("e2e") / "models"
+    locs = ModelLocations.under(root)
+    make_clip(locs.clip_vit, locs.clip_processor, hidden=CLIP_DIM)
+    build_face_pack(locs.antelopev2)
+    make_checkpoint(locs.hyper_lora / VARIANT, modules=full_sdxl_modules(), hyper_dim=2, rank=4,
+                    clip_dim=CLIP_DIM, base=True, seed=7, dtype=torch.float16)
+    return root
+
+
+@pytest.fixture(scope="module", params=list(HOSTS))
+def webui(request, tmp_path_factory):
+    host = request.param
+    if checkout(host) is None:
+        pytest.skip(f"set {HOSTS[host]} to a {host} checkout to run the end-to-end suite")
+    server = WebUI(host, tmp_path_factory.mktemp(f"{host}-data"), request.getfixturevalue("e2e_models"))
+    server.start()
+    print(f"\n[e2e] {host} answered after {server.startup_seconds:.0f} s")
+    yield server
+    server.stop()

@@ -1,0 +1,171 @@
+"""Start a real WebUI (A1111 or Forge) on the CPU with this extension installed, for e2e tests.
+
+Everything the run writes lives in a scratch ``--data-dir``: ``config.json`` (CPU-friendly
+settings), ``extensions/`` (a link to this repository, plus ADetailer when given), the Lora
+folder and our models folder. The checkout itself is not modified.
+
+Environment (all optional except the checkout):
+  HYPERLORA_E2E_A1111 / HYPERLORA_E2E_FORGE   WebUI checkout (with its repositories/)
+  HYPERLORA_E2E_A1111_PYTHON / _FORGE_PYTHON  its interpreter (default: <checkout>/venv/bin/python)
+  HYPERLORA_E2E_SDXL      SDXL checkpoint; default: built from the A1111 checkout's sd_xl_base.yaml
+                          into $HYPERLORA_E2E_CACHE (default ~/.cache/hyperlora-e2e)
+  HYPERLORA_E2E_ADETAILER an ADetailer checkout to install beside us
+  HYPERLORA_E2E_LOCK      a file to hold an exclusive flock on while a WebUI runs (RAM)
+  HF_HOME                 passed through (A1111 reads the CLIP-L tokenizer from the hub cache)
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+HOSTS = {"a1111": "HYPERLORA_E2E_A1111", "forge": "HYPERLORA_E2E_FORGE"}
+SDXL_CONFIG = "repositories/generative-models/configs/inference/sd_xl_base.yaml"
+
+
+def checkout(host: str) -> Path | None:
+    value = os.environ.get(HOSTS[host])
+    return Path(value) if value else None
+
+
+def interpreter(host: str, root: Path) -> str:
+    given = os.environ.get(f"{HOSTS[host]}_PYTHON")
+    if given:
+        return given
+    venv = root / "venv" / "bin" / "python"
+    return str(venv) if venv.exists() else sys.executable
+
+
+def sdxl_checkpoint() -> Path:
+    """The random SDXL checkpoint: $HYPERLORA_E2E_SDXL, else built once with the A1111 checkout."""
+    given = os.environ.get("HYPERLORA_E2E_SDXL")
+    if given:
+        return Path(given)
+    cache = Path(os.environ.get("HYPERLORA_E2E_CACHE", Path.home() / ".cache" / "hyperlora-e2e"))
+    out = cache / "sdxl-random.safetensors"
+    if out.exists():
+        return out
+    root = checkout("a1111")
+    if root is None:
+        raise RuntimeError("set HYPERLORA_E2E_SDXL, or HYPERLORA_E2E_A1111 to build the SDXL checkpoint")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(root / "repositories/generative-models")])}
+    subprocess.run([interpreter("a1111", root), str(Path(__file__).with_name("sdxl_checkpoint.py")),
+                    str(root / SDXL_CONFIG), str(out)], check=True, env=env, cwd=root)
+    return out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class WebUI:
+    """One WebUI process; ``url`` answers once ``start`` returns. Use as a context manager."""
+
+    def __init__(self, host: str, data_dir: Path, models_dir: Path, settings: dict | None = None) -> None:
+        root = checkout(host)
+        if root is None:
+            raise RuntimeError(f"{HOSTS[host]} is not set")
+        self.host, self.root, self.data_dir, self.models_dir = host, root, data_dir, models_dir
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.lora_dir = data_dir / "models" / "Lora"
+        self.log_path = data_dir / "webui.log"
+        self.settings = settings or {}
+        self.process: subprocess.Popen | None = None
+        self._lock_file = None
+        self.startup_seconds = 0.0
+
+    def _prepare(self) -> list[str]:
+        ext = self.data_dir / "extensions"
+        ext.mkdir(parents=True, exist_ok=True)
+        self.lora_dir.mkdir(parents=True, exist_ok=True)
+        (ext / "sd-webui-hyperlora").symlink_to(REPO, target_is_directory=True)
+        adetailer = os.environ.get("HYPERLORA_E2E_ADETAILER")
+        if adetailer:
+            (ext / "adetailer").symlink_to(Path(adetailer), target_is_directory=True)
+        config = {"show_progress_type": "Approx cheap", "hyperlora_allow_download": False, **self.settings}
+        ckpt = sdxl_checkpoint()
+        common = ["--skip-prepare-environment", "--skip-install", "--skip-torch-cuda-test", "--skip-version-check",
+                  "--no-download-sd-model", "--api", "--data-dir", str(self.data_dir), "--port", str(self.port),
+                  "--lora-dir", str(self.lora_dir), "--hyperlora-models-dir", str(self.models_dir)]
+        if self.host == "a1111":
+            config["fp8_storage"] = "Enable for SDXL"  # fp32 CPU backups of every patched layer would not fit
+            args = ["--use-cpu", "all", "--no-half", "--precision", "full", "--ckpt", str(ckpt)]
+        else:
+            ckpt_dir = self.data_dir / "ckpt"
+            ckpt_dir.mkdir(exist_ok=True)
+            (ckpt_dir / ckpt.name).symlink_to(ckpt)
+            args = ["--always-cpu", "--ckpt-dir", str(ckpt_dir)]
+            if adetailer:
+                args.append("--ad-no-huggingface")
+        (self.data_dir / "config.json").write_text(json.dumps(config, indent=1))
+        return [interpreter(self.host, self.root), "launch.py", *common, *args]
+
+    def start(self, timeout: float = 900) -> WebUI:
+        command = self._prepare()
+        lock = os.environ.get("HYPERLORA_E2E_LOCK")
+        if lock:
+            self._lock_file = open(lock, "a")  # noqa: SIM115 - held for the server's lifetime
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX)
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
+               "YOLO_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+        env.pop("PYTHONPATH", None)
+        t0 = time.monotonic()
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(command, cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+        while time.monotonic() - t0 < timeout:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.host} exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.url}/sdapi/v1/options", timeout=5).status_code == 200:
+                    self.startup_seconds = time.monotonic() - t0
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(2)
+        self.stop()
+        raise RuntimeError(f"{self.host} did not answer within {timeout} s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    def __enter__(self) -> WebUI:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # ---- API helpers -----------------------------------------------------------------------------
+    def post(self, path: str, payload: dict, timeout: float = 900) -> httpx.Response:
+        return httpx.post(f"{self.url}{path}", json=payload, timeout=timeout)
+
+    def get(self, path: str, timeout: float = 120) -> httpx.Response:
+        return httpx.get(f"{self.url}{path}", timeout=timeout)
