@@ -59,19 +59,28 @@ class Extension:
         self.service = HyperLoRAService(self.config, free_memory=self._free_memory if self.forge else None)
         self.hooks = HostHooks(lora_dir=_lora_dir, lora_saved=self._lora_saved, gpu_lock=_queue_lock)
         self.panel = Panel(self.service, self.hooks)
-        if self.forge:
-            from .forge import ForgeHost
-
-            self.host = ForgeHost(self.service)
-        else:
-            from .a1111 import A1111Host
-
-            self.host = A1111Host(self.service)
+        self.host = self._make_host()
         script_callbacks.on_ui_settings(self.ui_settings)
         script_callbacks.on_before_ui(self.before_ui)
         script_callbacks.on_app_started(self.app_started)
         script_callbacks.on_infotext_pasted(self.infotext_pasted)
         script_callbacks.on_script_unloaded(self.unload)
+
+    def _make_host(self):
+        """The host adapter, or None (with a logged explanation) when the Lora extension is off."""
+        try:
+            if self.forge:
+                from .forge import ForgeHost
+
+                return ForgeHost(self.service)
+            from .a1111 import A1111Host
+
+            return A1111Host(self.service)
+        except ImportError as exc:
+            log.error("HyperLoRA: <hyperlora> tags are disabled because the WebUI's built-in Lora extension "
+                      "(%s) is not loaded (%s). Enable it in Extensions -> Installed and restart; the panel "
+                      "still creates identities and saves LoRA files.", "sd_forge_lora" if self.forge else "Lora", exc)
+            return None
 
     def config(self) -> ServiceConfig:
         return service_config(shared.opts, shared.cmd_opts, _webui_models_dir(), _device())
@@ -93,7 +102,8 @@ class Extension:
 
         from .pages import ExtraNetworksPageHyperLoRA
 
-        self.extra_network = self.host.install()
+        if self.host is not None:
+            self.extra_network = self.host.install()
         ui_extra_networks.register_page(ExtraNetworksPageHyperLoRA(self.service))
 
     def app_started(self, demo, app) -> None:
@@ -118,10 +128,13 @@ class Extension:
                             applied.name, applied.identity_hash)
 
     def unload(self) -> None:
-        self.host.uninstall()
+        if self.host is not None:
+            self.host.uninstall()
 
     def _lora_saved(self, path: Path) -> None:
-        self.host.lora_saved(path)
+        if self.host is not None:
+            self.host.lora_saved(path)
 
     def _free_memory(self, nbytes: int) -> None:
-        self.host.free_memory(nbytes)
+        if self.host is not None:
+            self.host.free_memory(nbytes)

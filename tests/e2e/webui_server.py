@@ -95,8 +95,9 @@ class WebUI:
         adetailer = os.environ.get("HYPERLORA_E2E_ADETAILER")
         if adetailer:
             (ext / "adetailer").symlink_to(Path(adetailer), target_is_directory=True)
-        config = {"show_progress_type": "Approx cheap", "hyperlora_allow_download": False, **self.settings}
         ckpt = sdxl_checkpoint()
+        config = {"show_progress_type": "Approx cheap", "live_previews_enable": False, "samples_save": False,
+                  "grid_save": False, "hyperlora_allow_download": False, **self.settings}
         common = ["--skip-prepare-environment", "--skip-install", "--skip-torch-cuda-test", "--skip-version-check",
                   "--no-download-sd-model", "--api", "--data-dir", str(self.data_dir), "--port", str(self.port),
                   "--lora-dir", str(self.lora_dir), "--hyperlora-models-dir", str(self.models_dir)]
@@ -107,6 +108,7 @@ class WebUI:
             ckpt_dir = self.data_dir / "ckpt"
             ckpt_dir.mkdir(exist_ok=True)
             (ckpt_dir / ckpt.name).symlink_to(ckpt)
+            config.update(forge_preset="xl", sd_model_checkpoint=ckpt.name)
             args = ["--always-cpu", "--ckpt-dir", str(ckpt_dir)]
             if adetailer:
                 args.append("--ad-no-huggingface")
