@@ -214,8 +214,7 @@ class HyperLoRAModel:
         expected = (8 * len(self.spec.modules), self.spec.hyper_dim)
         if tuple(tokens.shape) != expected:
             raise HyperLoRAError(f"coefficient tokens have shape {tuple(tokens.shape)}, this model needs {expected}")
-        weights = bank.mix(tokens)
-        weights = [(d.to(device), u.to(device)) for d, u in weights]
+        weights = bank.mix(tokens, out_device=device)
         return lora_state_dict(self.spec.lora_names, weights, alpha=bank.rank / 2)
 
     def features_to_lora(self, clip_hidden_states: torch.Tensor | None, id_embeddings: torch.Tensor | None,

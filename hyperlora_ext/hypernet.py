@@ -226,10 +226,12 @@ class BasisBank:
         return sum(s.numel() * s.element_size() for _, s in self.groups.values())
 
     @torch.no_grad()
-    def mix(self, tokens: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def mix(self, tokens: torch.Tensor, out_device: torch.device | str | None = None
+            ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Coefficient tokens (2 x layers, K) -> per layer (down (r, in), up (out, r)).
 
-        Each returned tensor is contiguous (a view of a per-group buffer) in the bank's dtype.
+        Each returned tensor is contiguous (a view of a per-group buffer) in the bank's dtype,
+        on ``out_device`` (default: the bank's); each group moves there in one copy.
         """
         stack_dtype = next(iter(self.groups.values()))[1].dtype
         tokens = tokens.to(self.device, stack_dtype)
@@ -243,6 +245,8 @@ class BasisBank:
                 out = mixed.view(len(indices), size, self.rank).transpose(1, 2).contiguous()
             else:  # (G, r, out) -> (G, out, r)
                 out = mixed.view(len(indices), self.rank, size).transpose(1, 2).contiguous()
+            if out_device is not None:
+                out = out.to(out_device)
             target = downs if kind == "down" else ups
             for j, i in enumerate(indices):
                 target[i] = out[j]

@@ -228,7 +228,7 @@ class HyperLoRAService:
                 return self._loras[key]
             model = self.model_for(identity)
             self._gpu_room(model)
-            tensors = file_tensors(model.expand(identity, base_weight=base, device=model.precision.device))
+            tensors = file_tensors(model.expand(identity, base_weight=base))
             suffix = f"_b{base:g}" if base else ""
             weights = LoRAWeights(f"hyperlora_{identity.name}_{identity.hash}{suffix}", identity, base, tensors)
             self._loras[key] = weights
