@@ -6,7 +6,9 @@ Each host runs once per module (``webui`` fixture); tests share the identities c
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import time
 
 import numpy as np
@@ -67,6 +69,17 @@ def test_identity_created_with_crops_and_skips(webui, identities):
     listed = webui.get("/hyperlora/v1/identities").json()["identities"]
     assert {i["name"] for i in listed} == {"alice", "bob"}
     assert (webui.data_dir / "models" / "Lora" / "alice_lora.safetensors").is_file()
+
+
+def test_extra_networks_card(webui, identities):
+    r = webui.get("/sd_extra_networks/get-single-card?page=hyperlora&tabname=txt2img&name=alice")
+    assert r.status_code == 200, r.text
+    card = html.unescape(r.json()["html"])
+    assert "<hyperlora:alice:0.85>" in card
+    thumb = re.search(r'src="\./(sd_extra_networks/thumb\?[^"]+)"', card)
+    assert thumb, card
+    preview = webui.get("/" + thumb.group(1))
+    assert preview.status_code == 200 and preview.content[:4] == b"\x89PNG"
 
 
 def test_tag_changes_image_and_removal_restores_it(webui, identities, baseline):
