@@ -18,6 +18,16 @@ def test_only_needed_models_are_loaded(analyzer):
     assert type(analyzer.app).__module__ == "insightface.app.face_analysis"
 
 
+def test_face_sessions_do_not_spin(analyzer):
+    import insightface
+
+    session = analyzer.app.models["recognition"].session
+    if insightface.__version__.startswith("0."):
+        pytest.skip("insightface 0.x does not pass session options to ONNX Runtime")
+    options = session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
 def test_single_face_crops_and_embedding(analyzer):
     res = analyzer.analyze(load_image(face_image(), "one.png"))
     assert res is not None and res.name == "one.png"
