@@ -8,10 +8,12 @@ infotext pasting, and clean-up (``on_script_unloaded``).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import re
 from pathlib import Path
+from typing import Iterator
 
 from modules import script_callbacks, shared
 
@@ -47,17 +49,26 @@ def _lora_dir() -> Path:
     return Path(lora_dir) if lora_dir else Path(_webui_models_dir()) / "Lora"
 
 
-def _queue_lock():
+@contextlib.contextmanager
+def _gpu_lock() -> Iterator[None]:
+    """Held while the panel or the API runs HyperLoRA: the WebUI's queue lock (generations and
+    checkpoint switches), and on A1111 also the lock its start-up thread holds while it loads the
+    SD model. A1111 patches torch globally while it builds a model (new layers on the meta device,
+    ``Module.to`` a no-op), so HyperLoRA must never load at the same time (seen: Create pressed
+    right after start-up failed with "'NoneType' object has no attribute 'eval'")."""
+    from modules import sd_models
     from modules.call_queue import queue_lock
 
-    return queue_lock
+    model_lock = getattr(getattr(sd_models, "model_data", None), "lock", None)  # Forge has none
+    with queue_lock, (model_lock or contextlib.nullcontext()):
+        yield
 
 
 class Extension:
     def __init__(self) -> None:
         self.forge = is_forge()
         self.service = HyperLoRAService(self.config, free_memory=self._free_memory if self.forge else None)
-        self.hooks = HostHooks(lora_dir=_lora_dir, lora_saved=self._lora_saved, gpu_lock=_queue_lock)
+        self.hooks = HostHooks(lora_dir=_lora_dir, lora_saved=self._lora_saved, gpu_lock=_gpu_lock)
         self.panel = Panel(self.service, self.hooks)
         self.host = self._make_host()
         script_callbacks.on_ui_settings(self.ui_settings)
