@@ -84,7 +84,9 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None) -> list:
         return identity_update(selected), gr.update(choices=variants, value=variants[0])
 
     refresh.click(on_refresh, inputs=[identity], outputs=[identity, variant])
-    identity.change(panel.show, inputs=[identity], outputs=[crops, status])
+    # ``input`` fires on the user's choice only; ``change`` would also fire when Create selects the new
+    # identity and overwrite Create's message (which names the skipped photos).
+    identity.input(panel.show, inputs=[identity], outputs=[crops, status])
 
     if prompt_box is not None:
         def on_insert(prompt, selected, w, b):
