@@ -254,9 +254,18 @@ def test_activation_adds_trigger_words_and_infotext(service, alice):
     assert p.prompts == ["fcsks fxhks fhyks, photo of alice", "fcsks fxhks fhyks, alice"]
     assert p.hr_prompts == ["hires alice"]  # the hires prompt has no tag of ours
     assert p.extra_generation_params["HyperLoRA"] == f"alice ({alice.hash}): 0.7, tiny_id"
+    assert p.extra_generation_params["HyperLoRA trigger words"] == "auto"
     p.is_hr_pass, p.hr_extra_network_data = True, {"hyperlora": params}
     resolve_params(service, p, params, is_sdxl=True)
     assert p.hr_prompts == ["fcsks fxhks fhyks, hires alice"] and HIRES_INFOTEXT_KEY in p.extra_generation_params
+
+
+def test_trigger_words_infotext_only_when_added(service, alice):
+    params = [Params("alice")]
+    p = Processing(prompts=["fcsks fxhks fhyks, photo"], extra_network_data={"hyperlora": params})
+    assert resolve_params(service, p, params, is_sdxl=True).weights
+    assert p.prompts == ["fcsks fxhks fhyks, photo"] and "HyperLoRA" in p.extra_generation_params
+    assert "HyperLoRA trigger words" not in p.extra_generation_params
 
 
 def test_activation_warnings_and_non_sdxl(service, alice):

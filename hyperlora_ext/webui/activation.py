@@ -19,8 +19,7 @@ from .tags import INFOTEXT_KEY, TAG, format_infotext, format_tag, parse_tag, wit
 
 log = logging.getLogger(__name__)
 HIRES_INFOTEXT_KEY = "Hires " + INFOTEXT_KEY
-
-
+TRIGGER_INFOTEXT_KEY = INFOTEXT_KEY + " trigger words"
 WARNINGS_KEY = INFOTEXT_KEY + " warnings"
 
 
@@ -42,12 +41,17 @@ def _has_tags(data) -> bool:
     return bool((data or {}).get(TAG))
 
 
-def add_trigger_words(p) -> None:
-    """Prefix ``fcsks fxhks fhyks`` to the prompts of every pass whose tags include ours."""
-    if _has_tags(getattr(p, "extra_network_data", None)) and getattr(p, "prompts", None):
-        p.prompts = [with_trigger_words(x) for x in p.prompts]
-    if _has_tags(getattr(p, "hr_extra_network_data", None)) and getattr(p, "hr_prompts", None):
-        p.hr_prompts = [with_trigger_words(x) for x in p.hr_prompts]
+def add_trigger_words(p) -> bool:
+    """Prefix ``fcsks fxhks fhyks`` to the prompts of every pass whose tags include ours.
+    Returns whether any prompt lacked them (and was changed)."""
+    changed = False
+    for data, attr in (("extra_network_data", "prompts"), ("hr_extra_network_data", "hr_prompts")):
+        prompts = getattr(p, attr, None)
+        if _has_tags(getattr(p, data, None)) and prompts:
+            new = [with_trigger_words(x) for x in prompts]
+            changed |= new != list(prompts)
+            setattr(p, attr, new)
+    return changed
 
 
 def resolve_params(service: HyperLoRAService, p, params_list, is_sdxl: bool) -> Resolution:
@@ -67,15 +71,13 @@ def resolve_params(service: HyperLoRAService, p, params_list, is_sdxl: bool) -> 
     resolution = service.resolve(requests)
     for warning in resolution.warnings:
         _comment(p, warning)
-    if cfg.auto_trigger_words and resolution.weights:
-        add_trigger_words(p)
-    if resolution.applied:
-        key = HIRES_INFOTEXT_KEY if getattr(p, "is_hr_pass", False) else INFOTEXT_KEY
-        params = getattr(p, "extra_generation_params", None)
-        if params is not None:
-            params[key] = format_infotext(resolution.applied)
-            if cfg.auto_trigger_words:
-                params["HyperLoRA trigger words"] = "auto"
+    added = bool(cfg.auto_trigger_words and resolution.weights and add_trigger_words(p))
+    params = getattr(p, "extra_generation_params", None)
+    if resolution.applied and params is not None:
+        params[HIRES_INFOTEXT_KEY if getattr(p, "is_hr_pass", False) else INFOTEXT_KEY] = \
+            format_infotext(resolution.applied)
+        if added:
+            params[TRIGGER_INFOTEXT_KEY] = "auto"
     return resolution
 
 
