@@ -19,15 +19,23 @@ CLIP_DIM = 48
 
 @pytest.fixture(scope="session")
 def e2e_models(tmp_path_factory):
-    """A models folder whose HyperLoRA checkpoint has the real SDXL attention modules and shapes
-    (140 modules, 560 layers) with a small hyper dim and resampler, plus tiny CLIP and face pack."""
-    root = tmp_path_factory.mktemp("e2e") / "models"
-    locs = ModelLocations.under(root)
-    make_clip(locs.clip_vit, locs.clip_processor, hidden=CLIP_DIM)
-    build_face_pack(locs.antelopev2)
-    make_checkpoint(locs.hyper_lora / VARIANT, modules=full_sdxl_modules(), hyper_dim=2, rank=4,
-                    clip_dim=CLIP_DIM, base=True, seed=7, dtype=torch.float16)
-    return root
+    """host -> a models folder whose HyperLoRA checkpoint has the real SDXL attention modules and
+    shapes (140 modules, 560 layers) with a small hyper dim and resampler, plus tiny CLIP and face
+    pack. One folder per host, so each host starts with no identities."""
+    built = {}
+
+    def models_for(host: str):
+        if host not in built:
+            root = tmp_path_factory.mktemp(f"e2e-{host}") / "models"
+            locs = ModelLocations.under(root)
+            make_clip(locs.clip_vit, locs.clip_processor, hidden=CLIP_DIM)
+            build_face_pack(locs.antelopev2)
+            make_checkpoint(locs.hyper_lora / VARIANT, modules=full_sdxl_modules(), hyper_dim=2, rank=4,
+                            clip_dim=CLIP_DIM, base=True, seed=7, dtype=torch.float16)
+            built[host] = root
+        return built[host]
+
+    return models_for
 
 
 @pytest.fixture(scope="module", params=list(HOSTS))
@@ -35,7 +43,7 @@ def webui(request, tmp_path_factory):
     host = request.param
     if checkout(host) is None:
         pytest.skip(f"set {HOSTS[host]} to a {host} checkout to run the end-to-end suite")
-    server = WebUI(host, tmp_path_factory.mktemp(f"{host}-data"), request.getfixturevalue("e2e_models"))
+    server = WebUI(host, tmp_path_factory.mktemp(f"{host}-data"), request.getfixturevalue("e2e_models")(host))
     server.start()
     print(f"\n[e2e] {host} answered after {server.startup_seconds:.0f} s")
     yield server

@@ -131,15 +131,23 @@ class WebUI:
         while time.monotonic() - t0 < timeout:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.host} exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                if httpx.get(f"{self.url}/sdapi/v1/options", timeout=5).status_code == 200:
-                    self.startup_seconds = time.monotonic() - t0
-                    return self
-            except httpx.HTTPError:
-                pass
+            if self._ready():
+                self.startup_seconds = time.monotonic() - t0
+                return self
             time.sleep(2)
         self.stop()
         raise RuntimeError(f"{self.host} did not answer within {timeout} s:\n{self.log_tail()}")
+
+    def _ready(self) -> bool:
+        """The API answers *and* the WebUI has finished starting: the API routes answer a little
+        before the always-on scripts' default arguments exist (a request then fails in
+        ``init_script_args``), so also wait for the "Startup time:" line both hosts print last."""
+        try:
+            if "Startup time:" not in self.log_path.read_text(errors="replace"):
+                return False
+            return httpx.get(f"{self.url}/sdapi/v1/options", timeout=5).status_code == 200
+        except (OSError, httpx.HTTPError):
+            return False
 
     def log_tail(self, lines: int = 60) -> str:
         try:
