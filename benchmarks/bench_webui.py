@@ -5,8 +5,9 @@
 Prints: identity file size and load time; the first activation of an identity (expand the
 coefficients into the 560-layer LoRA + convert to the file dtype) with and without a
 Base-LoRA-free model already loaded; a cached activation; a Save-as-LoRA. Reuses the
-checkpoint that ``bench_engine.py`` builds. Host-side costs (the WebUI merging the LoRA into
-its weights) are the WebUI's own and are reported by the e2e suite's timings.
+checkpoint (and CLIP, synthetic face pack) that ``bench_engine.py`` builds. Host-side costs
+(the WebUI merging the LoRA into its weights) are the WebUI's own and are reported by the
+e2e suite's timings.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from bench_engine import VARIANT, build_full_checkpoint  # noqa: E402
+from bench_engine import VARIANT, build_full_checkpoint, build_full_clip  # noqa: E402
+from face_pack import build_face_pack  # noqa: E402
 
 from hyperlora_ext.identity import Identity  # noqa: E402
 from hyperlora_ext.models import ModelLocations  # noqa: E402
@@ -44,6 +47,9 @@ def main() -> None:
     args = parser.parse_args()
     locs = ModelLocations.under(args.dir / "models")
     build_full_checkpoint(locs.variant_dir(VARIANT))
+    build_full_clip(locs)  # the service checks every model file is there before it loads
+    if not (locs.antelopev2 / "glintr100.onnx").exists():
+        build_face_pack(locs.antelopev2)
     with tempfile.TemporaryDirectory() as tmp:
         cfg = ServiceConfig(models_dir=locs.root, identities_dir=Path(tmp) / "ids", device=args.device)
         service = HyperLoRAService(lambda: cfg)
