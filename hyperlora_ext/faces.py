@@ -10,12 +10,16 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from .errors import MissingModelsError
 from .images import InputImage
+
+if TYPE_CHECKING:
+    import onnxruntime
 
 ANALYSIS_MODULES = ("detection", "landmark_2d_106", "recognition")
 ANTELOPEV2_FILES = ("scrfd_10g_bnkps.onnx", "2d106det.onnx", "glintr100.onnx")
@@ -115,7 +119,7 @@ def find_pack(pack_dir: str | Path) -> Path:
     )
 
 
-def session_options():
+def session_options() -> onnxruntime.SessionOptions:
     """ONNX Runtime options for the face models: worker threads sleep when a run ends instead of
     spinning, which otherwise slows the CPU work right after face analysis (measured: a 0.7 ms
     torch op took 58-84 ms on a 16-core machine). insightface 0.7.3 ignores them; 2.x applies them."""
