@@ -72,6 +72,15 @@ def build_full_clip(locs: ModelLocations) -> None:
         str(locs.clip_processor))
 
 
+def build_image_stages(locs: ModelLocations) -> None:
+    """A random full-size CLIP ViT-L/14 and the tests' synthetic face pack (each built once)."""
+    from face_pack import build_face_pack
+
+    build_full_clip(locs)
+    if not (locs.antelopev2 / "glintr100.onnx").exists():
+        build_face_pack(locs.antelopev2)
+
+
 def median_time(fn, repeat: int, sync: bool) -> float:
     times = []
     for _ in range(repeat):
@@ -144,11 +153,9 @@ def main() -> None:
               f"{args.dtype} vs float32 LoRA relative error: median {statistics.median(errs):.4f}, max {max(errs):.4f}")
         model = ref_model
     if args.pixels:
-        from face_pack import build_face_pack, face_image
+        from face_pack import face_image
 
-        build_full_clip(locs)
-        if not (locs.antelopev2 / "glintr100.onnx").exists():
-            build_face_pack(locs.antelopev2)
+        build_image_stages(locs)
         model.locations = locs
         photo = face_image((1024, 1024), faces=[(512, 480, 150)], seed=2)
         model.predict([photo], name="warm")

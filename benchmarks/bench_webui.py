@@ -23,10 +23,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from bench_engine import VARIANT, build_full_checkpoint, build_full_clip  # noqa: E402
-from face_pack import build_face_pack  # noqa: E402
+from bench_engine import VARIANT, build_full_checkpoint, build_image_stages  # noqa: E402
 
 from hyperlora_ext.identity import Identity  # noqa: E402
 from hyperlora_ext.models import ModelLocations  # noqa: E402
@@ -47,9 +45,7 @@ def main() -> None:
     args = parser.parse_args()
     locs = ModelLocations.under(args.dir / "models")
     build_full_checkpoint(locs.variant_dir(VARIANT))
-    build_full_clip(locs)  # the service checks every model file is there before it loads
-    if not (locs.antelopev2 / "glintr100.onnx").exists():
-        build_face_pack(locs.antelopev2)
+    build_image_stages(locs)  # the service checks every model file is there before it loads
     with tempfile.TemporaryDirectory() as tmp:
         cfg = ServiceConfig(models_dir=locs.root, identities_dir=Path(tmp) / "ids", device=args.device)
         service = HyperLoRAService(lambda: cfg)
