@@ -34,6 +34,7 @@ from .identity import Identity
 from .images import ImageSource, InputImage, load_image
 from .lora import lora_state_dict, merge_loras
 from .models import ModelLocations, Precision
+from .numerics import own_numerics, with_own_numerics
 
 log = logging.getLogger(__name__)
 OFFLOAD_BELOW_BYTES = 16 << 30  # "auto" offloads on GPUs with less memory than this
@@ -88,7 +89,12 @@ class HyperLoRAModel:
         self.clip: ClipEncoder | None = None
         self.faces: FaceAnalyzer | None = None
         self.offload = self._offload_policy(offload)
-        store = torch.device("cpu") if self.offload else precision.device
+        with own_numerics():  # precompute() runs the resampler's first attention at load time
+            self._load(torch.device("cpu") if self.offload else precision.device)
+
+    # ---- loading -------------------------------------------------------------------------
+    def _load(self, store: torch.device) -> None:
+        spec, precision = self.spec, self.precision
         self.resampler = self._load_resampler(RESAMPLER_FILE, spec.resampler, store)
         self.base_resampler = (self._load_resampler(BASE_RESAMPLER_FILE, spec.base_resampler, store)
                                if spec.base_resampler else None)
@@ -100,7 +106,6 @@ class HyperLoRAModel:
             self.id_projector.to(store, precision.compute).eval().requires_grad_(False)
         self.id_bank, self.base_bank = self._load_banks(store)
 
-    # ---- loading -------------------------------------------------------------------------
     def _offload_policy(self, policy: str) -> bool:
         if self.precision.device.type != "cuda" or policy == "resident":
             return False
@@ -173,7 +178,7 @@ class HyperLoRAModel:
                     torch.cuda.empty_cache()
 
     # ---- features -> tokens -> LoRA --------------------------------------------------------
-    @torch.no_grad()
+    @with_own_numerics
     def image_tokens(self, clip_hidden_states: torch.Tensor | None, id_embeddings: torch.Tensor | None,
                      mode: str = "id") -> torch.Tensor:
         """Per-image coefficient tokens (N, Q, K), float32 on the CPU, before pooling.
@@ -204,7 +209,7 @@ class HyperLoRAModel:
             raise ValueError(f"{conds[1].shape[0]} CLIP feature sets but {conds[0].shape[0]} ArcFace embeddings")
         return self.resampler(*conds).float().cpu()
 
-    @torch.no_grad()
+    @with_own_numerics
     def tokens_to_lora(self, tokens: torch.Tensor, mode: str = "id",
                        device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
         """Pooled tokens (Q, K) -> kohya LoRA dict (basis dtype, on ``device``)."""
@@ -217,6 +222,7 @@ class HyperLoRAModel:
         weights = bank.mix(tokens, out_device=device)
         return lora_state_dict(self.spec.lora_names, weights, alpha=bank.rank / 2)
 
+    @with_own_numerics
     def features_to_lora(self, clip_hidden_states: torch.Tensor | None, id_embeddings: torch.Tensor | None,
                          mode: str = "id") -> dict[str, torch.Tensor]:
         """Features of N images -> one kohya SDXL LoRA dict (the N images are averaged)."""
@@ -229,6 +235,7 @@ class HyperLoRAModel:
                 f"identity {identity.name or identity.hash!r} was made with {identity.variant!r} and only fits "
                 f"those weights; the loaded model is {self.spec.variant!r} (different weights). Re-create it.")
 
+    @with_own_numerics
     def expand(self, identity: Identity, base_weight: float = 0.0,
                device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
         """Identity -> kohya LoRA dict; a non-zero ``base_weight`` bakes the Base-LoRA in."""
@@ -259,6 +266,7 @@ class HyperLoRAModel:
         with self._lock:
             self._cache.clear()
 
+    @with_own_numerics
     def predict(self, images: Sequence[ImageSource | InputImage], remove_background: bool = True,
                 grayscale: bool = False, base: bool | None = None, name: str = "",
                 names: Sequence[str] | None = None) -> Prediction:

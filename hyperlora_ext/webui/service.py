@@ -25,6 +25,7 @@ from ..identity import Identity
 from ..images import ImageSource
 from ..lora import file_tensors, lora_metadata, save_lora
 from ..models import DEFAULT_VARIANT, ModelLocations, download_models, resolve_precision
+from ..numerics import own_numerics
 from ..store import IdentityStore
 from .tags import Applied, TagRequest
 
@@ -220,7 +221,8 @@ class HyperLoRAService:
 
     # ---- LoRA weights --------------------------------------------------------------------
     def lora(self, identity: Identity, base: float = 0.0) -> LoRAWeights:
-        """Expanded weights of ``identity`` with its Base-LoRA baked in at ``base`` (cached)."""
+        """Expanded weights of ``identity`` with its Base-LoRA baked in at ``base`` (cached). The same
+        identity and base give bit-identical tensors in any caller context (``numerics``)."""
         key = (identity.hash, float(base))
         with self._lock:
             if key in self._loras:
@@ -228,7 +230,8 @@ class HyperLoRAService:
                 return self._loras[key]
             model = self.model_for(identity)
             self._gpu_room(model)
-            tensors = file_tensors(model.expand(identity, base_weight=base))
+            with own_numerics():  # a tag expands inside the host's generation context (autocast...)
+                tensors = file_tensors(model.expand(identity, base_weight=base))
             suffix = f"_b{base:g}" if base else ""
             weights = LoRAWeights(f"hyperlora_{identity.name}_{identity.hash}{suffix}", identity, base, tensors)
             self._loras[key] = weights
