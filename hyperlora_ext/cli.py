@@ -1,12 +1,26 @@
-"""Command line: ``python -m hyperlora_ext predict FACE.jpg [...] -o NAME.safetensors``."""
+"""Command line: ``python -m hyperlora_ext predict FACE.jpg [...] -o NAME.safetensors``.
+
+Failures print ``error: ...`` (no traceback unless ``--debug``); third-party log noise is
+hidden unless ``--verbose``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import logging
+import os
 import sys
+import warnings
 from pathlib import Path
+from typing import Iterator, TextIO
 
 from .errors import HyperLoRAError
+
+SHORT_VARIANTS = {"fidelity": "sdxl_hyper_id_lora_v1_fidelity", "edit": "sdxl_hyper_id_lora_v1_edit"}
+NOISY_LOGGERS = ("transformers", "insightface", "onnxruntime", "huggingface_hub", "accelerate", "torch")
+QUIET_ENV = {"TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -18,8 +32,11 @@ def _parser() -> argparse.ArgumentParser:
                         help="WebUI models folder holding hyper_lora/ and insightface/ (default: "
                              "$HYPERLORA_MODELS_DIR or ./models)")
     common.add_argument("--variant", default=None,
-                        help="checkpoint folder name under models/hyper_lora/hyper_lora "
+                        help="fidelity, edit, or a checkpoint folder name under models/hyper_lora/hyper_lora "
                              "(default: sdxl_hyper_id_lora_v1_fidelity, or the only one present)")
+    common.add_argument("--verbose", action="store_true",
+                        help="show the log output of transformers, insightface, onnxruntime and huggingface_hub")
+    common.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     pr = sub.add_parser("predict", parents=[common], help="predict a LoRA from photos of one person")
     pr.add_argument("images", nargs="+", type=Path, help="photos of the same person (averaged)")
     pr.add_argument("-o", "--output", type=Path, required=True, help="LoRA file to write (.safetensors)")
@@ -45,43 +62,124 @@ def _locations(args):
     if variant is None:
         present = locs.variants()
         variant = present[0] if len(present) == 1 else DEFAULT_VARIANT
-    return locs, variant
+    return locs, SHORT_VARIANTS.get(variant.lower(), variant)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+@contextlib.contextmanager
+def quiet_libraries(verbose: bool = False) -> Iterator[None]:
+    """Hide third-party noise while the block runs, unless ``verbose``: their loggers below ERROR,
+    warnings not raised by this package, transformers' progress bars, ONNX Runtime's native log,
+    and everything printed to stdout (insightface's "find model:", "set det-size:" ...).
+    Print your own output to the stdout saved before entering. Restores all of it on exit."""
+    if verbose:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        yield
+        return
+    saved_env = {k: os.environ.get(k) for k in QUIET_ENV}
+    saved_levels = {name: logging.getLogger(name).level for name in NOISY_LOGGERS}
+    os.environ.update(QUIET_ENV)
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        from transformers.utils import logging as tf_logging
+
+        tf_level, tf_bars = tf_logging.get_verbosity(), tf_logging.is_progress_bar_enabled()
+        tf_logging.set_verbosity_error()
+        tf_logging.disable_progress_bar()  # "Loading weights" (downloads keep huggingface_hub's bars)
+    except ImportError:
+        tf_logging = None
+    try:
+        import onnxruntime
+
+        onnxruntime.set_default_logger_severity(3)
+    except ImportError:
+        onnxruntime = None
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            warnings.filterwarnings("default", module=r"hyperlora_ext(\.|$)")
+            yield
+    finally:
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        for name, level in saved_levels.items():
+            logging.getLogger(name).setLevel(level)
+        if tf_logging is not None:
+            tf_logging.set_verbosity(tf_level)
+            if tf_bars:
+                tf_logging.enable_progress_bar()
+        if onnxruntime is not None:
+            onnxruntime.set_default_logger_severity(2)
+
+
+class _Step:
+    """What the command is doing, for the message of an unexpected error."""
+
+    now = "starting"
+
+
+def _run(args, out: TextIO, step: _Step) -> int:
+    step.now = "finding the model files"
+    locs, variant = _locations(args)
     from . import load_model, save_lora
     from .lora import lora_metadata
     from .models import download_models
 
-    locs, variant = _locations(args)
-    try:
-        if args.command == "download":
-            for path in download_models(locs, variant, progress=not args.no_progress):
-                print(f"downloaded {path}")
-            locs.check(variant)
-            print(f"all files for {variant} are in place under {locs.root}")
-            return 0
-        if args.download:
-            download_models(locs, variant)
+    if args.command == "download":
+        step.now = f"downloading {variant}"
+        for path in download_models(locs, variant, progress=not args.no_progress):
+            print(f"downloaded {path}", file=out)
         locs.check(variant)
-        model = load_model(locs.variant_dir(variant), device=args.device, dtype=args.dtype,
-                           models_dir=locs.root)
-        pred = model.predict([str(p) for p in args.images], remove_background=not args.no_remove_background,
-                             grayscale=args.grayscale, name=args.output.stem)
-        for name, reason in pred.skipped.items():
-            print(f"skipped {name}: {reason}", file=sys.stderr)
-        identity = pred.identity
-        lora = model.expand(identity, base_weight=args.base_weight)
-        meta = lora_metadata(args.output.stem, lora, {
-            "variant": identity.variant, "identity_hash": identity.hash, "base_weight": args.base_weight,
-            "sources": ",".join(identity.source_digests)})
-        save_lora(lora, args.output, meta, preview=identity.preview(), overwrite=args.overwrite)
-        if args.save_identity:
-            identity.save(args.save_identity)
-        timings = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in pred.timings.items())
-        print(f"wrote {args.output} from {len(pred.faces)} image(s) [identity {identity.hash}; {timings}]")
+        print(f"all files for {variant} are in place under {locs.root}", file=out)
         return 0
+    if args.download:
+        step.now = f"downloading {variant}"
+        download_models(locs, variant)
+    locs.check(variant)
+    step.now = f"loading {variant}"
+    model = load_model(locs.variant_dir(variant), device=args.device, dtype=args.dtype, models_dir=locs.root)
+    step.now = "predicting from the photos"
+    pred = model.predict([str(p) for p in args.images], remove_background=not args.no_remove_background,
+                         grayscale=args.grayscale, name=args.output.stem)
+    for name, reason in pred.skipped.items():
+        print(f"skipped {name}: {reason}", file=sys.stderr)
+    identity = pred.identity
+    step.now = "building the LoRA"
+    lora = model.expand(identity, base_weight=args.base_weight)
+    meta = lora_metadata(args.output.stem, lora, {
+        "variant": identity.variant, "identity_hash": identity.hash, "base_weight": args.base_weight,
+        "sources": ",".join(identity.source_digests)})
+    step.now = f"writing {args.output}"
+    save_lora(lora, args.output, meta, preview=identity.preview(), overwrite=args.overwrite)
+    if args.save_identity:
+        step.now = f"writing {args.save_identity}"
+        identity.save(args.save_identity)
+    timings = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in pred.timings.items())
+    print(f"wrote {args.output} from {len(pred.faces)} image(s) [identity {identity.hash}; {timings}]", file=out)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 2 bad input or models, 1 unexpected)."""
+    args = _parser().parse_args(argv)
+    out, step = sys.stdout, _Step()
+    try:
+        with quiet_libraries(args.verbose):
+            return _run(args, out, step)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
     except (HyperLoRAError, FileExistsError, ValueError) as exc:
+        if args.debug:
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"error: {step.now} failed: {type(exc).__name__}: {exc} (run again with --debug for the "
+              "traceback)", file=sys.stderr)
+        return 1

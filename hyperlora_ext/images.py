@@ -8,7 +8,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import Iterator, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -17,6 +17,8 @@ from .errors import ImageError
 
 MAX_PIXELS = 64_000_000  # refuse larger images (decompression bombs); ~8000 x 8000
 MAX_FILE_BYTES = 100 * 1024 * 1024
+MIN_SIDE = 8
+ORIENTATION = 0x0112  # EXIF tag
 
 ImageSource = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
 
@@ -30,25 +32,53 @@ class InputImage:
     digest: str
 
 
+STRIP_PIXELS = 1 << 22  # row strips of ~4 M pixels bound the temporary copies of big images
+
+
+def _strips(image: Image.Image) -> Iterator[tuple[int, Image.Image]]:
+    """(top row, strip) pieces of ``image``, each at most ~``STRIP_PIXELS``."""
+    rows = max(1, STRIP_PIXELS // max(1, image.width))
+    for top in range(0, image.height, rows):
+        yield top, image.crop((0, top, image.width, min(image.height, top + rows)))
+
+
 def pixel_digest(image: Image.Image) -> str:
     """Content hash of an RGB image's pixels and size (independent of file format)."""
     h = hashlib.blake2b(digest_size=16)
     h.update(f"{image.width}x{image.height}".encode())
-    h.update(image.tobytes())
+    for _, strip in _strips(image):
+        h.update(strip.tobytes())
     return h.hexdigest()
+
+
+def _high_depth_to_l(image: Image.Image) -> Image.Image:
+    """16/32-bit integer or float grey -> 8-bit L, scaled by the value range, strip by strip."""
+    hi = 0.0  # two passes: getextrema() does not support every 16-bit mode
+    for _, strip in _strips(image):
+        arr = np.asarray(strip, dtype=np.float32)
+        hi = max(hi, float(np.max(arr, initial=0.0, where=np.isfinite(arr))))
+    if image.mode == "F":
+        top = 1.0 if hi <= 1.0 else 255.0
+    else:
+        top = 65535.0 if hi > 255 else 255.0
+    out = np.empty((image.height, image.width), np.uint8)
+    for y, strip in _strips(image):
+        arr = np.nan_to_num(np.asarray(strip, dtype=np.float32), nan=0.0, posinf=top, neginf=0.0)
+        arr *= 255.0 / top
+        arr += 0.5
+        out[y:y + strip.height] = np.clip(arr, 0, 255)
+    return Image.fromarray(out, "L")
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
     """Any PIL mode -> 8-bit RGB. Transparency is composited over white."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        arr = np.asarray(image).astype(np.float64)
-        top = 65535.0 if image.mode.startswith("I") and arr.max(initial=0) > 255 else 255.0
-        if image.mode == "F" and arr.max(initial=0) <= 1.0:
-            top = 1.0
-        image = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    if image.mode.startswith("I") or image.mode == "F":
+        image = _high_depth_to_l(image)
     if image.mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+    if image.mode == "La":  # premultiplied grey + alpha: Pillow converts it only to LA
+        image = image.convert("LA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa"):
         rgba = image.convert("RGBA")
         canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(canvas, rgba)
@@ -63,6 +93,7 @@ def _from_array(arr: np.ndarray, name: str) -> Image.Image:
     if arr.dtype == np.uint16:
         arr = (arr >> 8).astype(np.uint8)
     elif arr.dtype.kind == "f":
+        arr = np.nan_to_num(arr, nan=0.0, posinf=255.0, neginf=0.0)
         arr = np.clip(arr * (255.0 if arr.max(initial=0) <= 1.0 else 1.0) + 0.5, 0, 255).astype(np.uint8)
     elif arr.dtype != np.uint8:
         raise ImageError(f"{name}: unsupported array dtype {arr.dtype} (use uint8, uint16 or float)")
@@ -111,13 +142,19 @@ def load_image(source: ImageSource, name: str | None = None) -> InputImage:
     if image.width * image.height > MAX_PIXELS:
         raise ImageError(f"{name}: {image.width}x{image.height} is larger than {MAX_PIXELS // 1_000_000} "
                          "megapixels; downscale it first")
-    if image.width < 8 or image.height < 8:
-        raise ImageError(f"{name}: {image.width}x{image.height} is too small to hold a face")
+    if image.width < MIN_SIDE or image.height < MIN_SIDE:
+        raise ImageError(f"{name}: {image.width}x{image.height} is too small to hold a face; use a photo at "
+                         f"least {MIN_SIDE} pixels on each side where the face is ~60 pixels or more wide")
     try:
         image.load()
-        image = ImageOps.exif_transpose(image) or image
-        rgb = _to_rgb(image)
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageError(f"{name}: image data is damaged or truncated ({exc})") from exc
+    try:
+        if image.getexif().get(ORIENTATION, 1) != 1:  # exif_transpose copies even upright images
+            image = ImageOps.exif_transpose(image) or image
+        rgb = _to_rgb(image)
+    except (OSError, ValueError, SyntaxError, TypeError) as exc:
+        raise ImageError(f"{name}: cannot convert this {image.mode} image to RGB ({exc}); save it as an "
+                         "8-bit RGB PNG or JPEG and try again") from exc
     return InputImage(name=name, pixels=rgb, digest=pixel_digest(rgb))
 

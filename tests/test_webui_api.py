@@ -100,3 +100,23 @@ def test_api_auth(models_dir, tmp_path):
     assert c.get(f"{PREFIX}/identities").status_code == 401
     assert c.get(f"{PREFIX}/identities", auth=("u", "wrong")).status_code == 401
     assert c.get(f"{PREFIX}/identities", auth=("u", "secret")).status_code == 200
+
+
+def test_unexpected_errors_are_json_500_and_logged(models_dir, tmp_path, caplog):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")  # the Lora folder "exists" as a file: an OSError nothing expects
+    cfg = ServiceConfig(models_dir=models_dir, identities_dir=tmp_path / "ids", device="cpu", dtype="fp32",
+                        allow_download=False)
+    hooks = HostHooks(lora_dir=lambda: blocker / "Lora", lora_saved=lambda p: None)
+    app = FastAPI()
+    app.include_router(make_router(HyperLoRAService(lambda: cfg), hooks))
+    client = TestClient(app)  # re-raises what reaches Starlette unhandled, so a bare 500 fails here
+    ok = {"name": "alice", "images": [ALICE[0]], "variant": "tiny_id"}
+    assert client.post(f"{PREFIX}/identities", json=ok).status_code == 200
+    with caplog.at_level("ERROR", logger="hyperlora_ext.webui.api"):
+        r = client.post(f"{PREFIX}/identities/alice/lora", json={})
+    assert r.status_code == 500
+    detail = r.json()["detail"]
+    assert detail.startswith("HyperLoRA: saving the LoRA failed: NotADirectoryError") and "not-a-folder" in detail
+    assert caplog.records and caplog.records[-1].exc_info is not None  # traceback in the server log
+    assert client.post(f"{PREFIX}/identities/ghost/lora", json={}).status_code == 404  # HTTP errors unchanged

@@ -366,6 +366,27 @@ def test_panel_flow(service, tmp_path):
     assert now is None and panel.names() == []
 
 
+
+def test_panel_reports_unexpected_errors(service, tmp_path, caplog):
+    def refresh_fails(path):  # the host's Lora-list refresh
+        raise RuntimeError("Lora list refresh failed")
+
+    def cancelled(fraction, desc):  # the host's progress bar, e.g. on cancel
+        raise RuntimeError("cancelled by the user")
+
+    panel = Panel(service, HostHooks(lora_dir=lambda: tmp_path / "Lora", lora_saved=refresh_fails))
+    upload = tmp_path / "a.png"
+    ALICE[0].save(upload)
+    with caplog.at_level("ERROR", logger="hyperlora_ext.webui.panel"):
+        crops, status, created = panel.create([str(upload)], "alice", "tiny_id", True, False, False, cancelled)
+    assert created is None and crops == []
+    assert "Creating the identity failed: RuntimeError: cancelled by the user" in status and "#d33" in status
+    assert caplog.records[-1].exc_info is not None  # traceback in the console
+    assert panel.create([str(upload)], "alice", "tiny_id", True, False, False, lambda f, d: None)[2] == "alice"
+    status = panel.save_lora("alice", "", 0.0, False)
+    assert "Saving the LoRA failed: RuntimeError: Lora list refresh failed" in status
+
+
 # ---- settings ----------------------------------------------------------------------------------
 def test_settings_to_config(tmp_path, monkeypatch):
     class Opts:

@@ -2,8 +2,9 @@
 
 Same auth as the WebUI's own API (``--api-auth user:pass,...``, HTTP Basic), GPU work under
 the host's queue lock. Errors: 400 bad input (names, images), 404 unknown identity,
-409 name/file taken, 422 no usable face or invalid JSON, 503 model files missing.
-Works with pydantic 1 (A1111) and 2 (Forge).
+409 name/file taken, 422 no usable face or invalid JSON, 503 model files missing; anything
+unexpected is a 500 whose ``detail`` names what failed (traceback in the server log), never
+FastAPI's bare 500. Works with pydantic 1 (A1111) and 2 (Forge).
 """
 
 from __future__ import annotations
@@ -11,13 +12,18 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import logging
 from contextlib import contextmanager
 from secrets import compare_digest
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import HyperLoRAError, MissingModelsError, NoFaceError
 from ..identity import Identity
@@ -27,6 +33,10 @@ from .tags import format_tag
 
 PREFIX = "/hyperlora/v1"
 MAX_IMAGES = 16
+log = logging.getLogger(__name__)
+ACTIONS = {"models": "listing the models", "list_identities": "listing the identities",
+           "create": "creating the identity", "get": "reading the identity", "crops": "reading the face crops",
+           "delete": "deleting the identity", "rename": "renaming the identity", "save_lora": "saving the LoRA"}
 
 
 class _Strict(BaseModel):
@@ -97,6 +107,8 @@ def http_errors(name: str | None = None) -> Iterator[None]:
     try:
         yield
     except KeyError:
+        if name is None:  # not a lookup by name: a bug, reported as a 500 by ErrorRoute
+            raise
         raise HTTPException(404, f"no identity named {name!r}") from None
     except NoFaceError as exc:
         raise HTTPException(422, {"message": str(exc), "skipped": exc.failures}) from None
@@ -108,10 +120,31 @@ def http_errors(name: str | None = None) -> Iterator[None]:
         raise HTTPException(400, str(exc)) from None
 
 
+class ErrorRoute(APIRoute):
+    """A route whose unexpected exceptions become a 500 JSON ``{"detail": "<action> failed: ..."}``,
+    logged with their traceback; HTTP and validation errors pass through unchanged."""
+
+    def get_route_handler(self) -> Callable:
+        handler = super().get_route_handler()
+        action = ACTIONS.get(self.name, self.name)
+
+        async def run(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except (StarletteHTTPException, RequestValidationError):
+                raise
+            except Exception as exc:
+                log.exception("HyperLoRA API: %s %s failed", request.method, request.url.path)
+                return JSONResponse(status_code=500, content={
+                    "detail": f"HyperLoRA: {action} failed: {type(exc).__name__}: {exc} (details in the server log)"})
+
+        return run
+
+
 def make_router(service: HyperLoRAService, hooks: HostHooks, credentials: dict[str, str] | None = None
                 ) -> APIRouter:
     deps = [Depends(basic_auth(credentials))] if credentials else []
-    router = APIRouter(prefix=PREFIX, dependencies=deps, tags=["HyperLoRA"])
+    router = APIRouter(prefix=PREFIX, dependencies=deps, tags=["HyperLoRA"], route_class=ErrorRoute)
 
     def get_identity(name: str) -> Identity:
         try:

@@ -2,13 +2,15 @@
 
 ``ui.py`` lays out the components and maps these results to component updates; the HTTP API
 uses the same service calls. Every handler returns a status message instead of raising, so
-the UI never shows a traceback for a user mistake.
+the UI never shows a traceback: expected problems get their message, anything else a message
+naming what failed (with the traceback logged to the console).
 """
 
 from __future__ import annotations
 
 import contextlib
 import html
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -20,6 +22,8 @@ from PIL import Image
 from ..errors import HyperLoRAError, NoFaceError
 from .service import HyperLoRAService, Progress
 from .tags import TAG, format_tag
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -35,6 +39,12 @@ class HostHooks:
 def message(text: str, ok: bool = True) -> str:
     colour = "var(--body-text-color)" if ok else "#d33"
     return f'<div class="hyperlora-status" style="color:{colour}">{html.escape(text)}</div>'
+
+
+def failure(action: str, exc: Exception) -> str:
+    """Status HTML for an unexpected exception; logs its traceback. Call from an ``except`` block."""
+    log.exception("HyperLoRA: %s failed", action)
+    return message(f"{action} failed: {type(exc).__name__}: {exc} (details in the console)", ok=False)
 
 
 def upload_path(item) -> tuple[str, str]:
@@ -71,7 +81,12 @@ class Panel:
         self.hooks = hooks
 
     def names(self) -> list[str]:
-        return self.service.store.names()
+        """Stored identity names ([] when the folder cannot be read; logged)."""
+        try:
+            return self.service.store.names()
+        except Exception:
+            log.exception("HyperLoRA: listing the identities failed")
+            return []
 
     def create(self, files, name: str, variant: str | None, remove_background: bool, grayscale: bool,
                overwrite: bool, progress: Progress) -> tuple[list[Image.Image], str, str | None]:
@@ -90,6 +105,8 @@ class Panel:
             return [], message(str(exc), ok=False), None
         except (HyperLoRAError, ValueError, FileExistsError, OSError) as exc:
             return [], message(str(exc), ok=False), None
+        except Exception as exc:
+            return [], failure("Creating the identity", exc), None
         identity = pred.identity
         tag = format_tag(identity.name, self.service.config.default_weight)
         text = (f"Created {identity.name!r} from {len(pred.faces)} face(s) in "
@@ -107,6 +124,8 @@ class Panel:
             return [], message(f"No identity named {name!r} (refresh the list).", ok=False)
         except HyperLoRAError as exc:
             return [], message(str(exc), ok=False)
+        except Exception as exc:
+            return [], failure(f"Reading identity {name!r}", exc)
         base = ", has Base-LoRA" if identity.has_base else ""
         text = (f"{identity.name}: {identity.variant}, hash {identity.hash}{base}, made {identity.created} "
                 f"from {', '.join(identity.source_names) or 'unknown photos'}")
@@ -123,6 +142,8 @@ class Panel:
             return message(f"No identity named {name!r}.", ok=False)
         except (HyperLoRAError, ValueError, FileExistsError, OSError) as exc:
             return message(str(exc), ok=False)
+        except Exception as exc:
+            return failure("Saving the LoRA", exc)
         return message(f"Saved {path}. Use it as <lora:{path.stem}:{self.service.config.default_weight:g}> "
                        "(with the trigger words fcsks fxhks fhyks).")
 
@@ -133,8 +154,10 @@ class Panel:
             new = self.service.rename(name, new_name)
         except KeyError:
             return message(f"No identity named {name!r}.", ok=False), name
-        except (ValueError, FileExistsError, OSError) as exc:
+        except (HyperLoRAError, ValueError, FileExistsError, OSError) as exc:
             return message(str(exc), ok=False), name
+        except Exception as exc:
+            return failure("Renaming the identity", exc), name
         return message(f"Renamed {name!r} to {new!r}; update prompts that use <{TAG}:{name}>."), new
 
     def delete(self, name: str | None, confirmed: bool) -> tuple[str, str | None]:
@@ -146,6 +169,8 @@ class Panel:
             gone = self.service.delete(name)
         except KeyError:
             return message(f"No identity named {name!r}.", ok=False), None
-        except OSError as exc:
+        except (HyperLoRAError, OSError) as exc:
             return message(str(exc), ok=False), name
+        except Exception as exc:
+            return failure("Deleting the identity", exc), name
         return message(f"Deleted {gone!r}."), None
