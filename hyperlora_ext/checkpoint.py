@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import torch
 from safetensors import safe_open
@@ -136,6 +139,46 @@ def read_tensors(path: Path) -> dict[str, torch.Tensor]:
             return {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:
         raise _fail(path.parent, path.name, f"cannot be read ({exc})") from exc
+
+
+_SAFETENSORS_DTYPES = {"F16": torch.float16, "BF16": torch.bfloat16, "F32": torch.float32, "F64": torch.float64}
+
+
+def stream_tensors(path: Path) -> Iterator[tuple[str, torch.Tensor]]:
+    """(key, CPU tensor) for every tensor of a safetensors file, in file order, read with plain
+    reads into one reused buffer: no memory map and no copy of the whole file, so the RAM this
+    costs is the largest tensor whatever the file size. Each yielded tensor is only valid until
+    the next one is yielded (copy it). A truncated or inconsistent file raises ``CheckpointError``."""
+    folder, name = path.parent, path.name
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        try:
+            header_len = int.from_bytes(f.read(8), "little")
+            if not 0 < header_len <= min(size - 8, 100 << 20):
+                raise ValueError(f"header length {header_len} does not fit the file's {size} bytes")
+            header = json.loads(f.read(header_len))
+            header.pop("__metadata__", None)
+            entries = sorted(((k, v["dtype"], tuple(v["shape"]), *v["data_offsets"]) for k, v in header.items()),
+                             key=lambda e: e[3])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise _fail(folder, name, f"not a readable safetensors file ({exc})") from exc
+        data_start = 8 + header_len
+        buffer = torch.empty(0, dtype=torch.uint8)
+        for key, dtype_name, shape, begin, end in entries:
+            dtype = _SAFETENSORS_DTYPES.get(dtype_name)
+            nbytes = end - begin
+            if dtype is None:
+                raise _fail(folder, name, f"{key} has dtype {dtype_name}; HyperLoRA weights are F16, BF16 or F32")
+            if nbytes != math.prod(shape) * dtype.itemsize or data_start + end > size:
+                raise _fail(folder, name, f"{key} ends past the end of the file or has a wrong size "
+                                          "(truncated or damaged download)")
+            if buffer.numel() < nbytes:
+                buffer = torch.empty(nbytes, dtype=torch.uint8)
+            view = buffer[:nbytes]
+            f.seek(data_start + begin)
+            if f.readinto(memoryview(view.numpy())) != nbytes:
+                raise _fail(folder, name, f"{key} could not be read completely (truncated download)")
+            yield key, view.view(dtype).view(shape)
 
 
 def check_shapes(folder: Path, file: str, expected: dict[str, tuple[int, ...]],

@@ -25,6 +25,7 @@ from .checkpoint import (
     RESAMPLER_FILE,
     CheckpointSpec,
     read_tensors,
+    stream_tensors,
 )
 from .encoders import ClipEncoder
 from .errors import HyperLoRAError, ImageError, NoFaceError
@@ -122,17 +123,16 @@ class HyperLoRAModel:
         return module
 
     def _load_banks(self, device: torch.device) -> tuple[BasisBank, BasisBank | None]:
-        from safetensors import safe_open
-
+        """Read the basis file tensor by tensor straight into the stacked banks (basis dtype): the
+        RAM this needs is the banks plus one tensor, never a full-precision copy of the file."""
         spec, dtype = self.spec, self.precision.basis
         id_bank = BasisBank(spec.layers, spec.hyper_dim, spec.rank, dtype, device)
         base_bank = BasisBank(spec.layers, spec.hyper_dim, spec.base_rank, dtype, device) if spec.has_base else None
-        with safe_open(str(spec.folder / MODULES_FILE), framework="pt") as f:
-            for key in f.keys():  # "{module}.{proj}.{id|base}_{down|up}_basis"
-                module, proj, name = key.split(".")
-                kind, direction, _ = name.split("_")
-                layer = 4 * int(module) + ("to_q", "to_k", "to_v", "to_out").index(proj)
-                (id_bank if kind == "id" else base_bank).fill(layer, direction, f.get_tensor(key))
+        for key, tensor in stream_tensors(spec.folder / MODULES_FILE):  # "{module}.{proj}.{id|base}_{down|up}_basis"
+            module, proj, name = key.split(".")
+            kind, direction, _ = name.split("_")
+            layer = 4 * int(module) + ("to_q", "to_k", "to_v", "to_out").index(proj)
+            (id_bank if kind == "id" else base_bank).fill(layer, direction, tensor)
         return id_bank, base_bank
 
     # ---- device placement ----------------------------------------------------------------
@@ -301,7 +301,11 @@ class HyperLoRAModel:
                     results.append(self._cache[key])
                     hits += 1
                     continue
-                face = self.faces.analyze(img, remove_background, grayscale, base)
+                try:
+                    face = self.faces.analyze(img, remove_background, grayscale, base)
+                except ImageError as exc:  # this photo only; the others still count
+                    skipped[img.name] = str(exc)
+                    continue
                 if face is None:
                     skipped[img.name] = "no face found"
                 else:

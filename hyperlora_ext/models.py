@@ -149,9 +149,10 @@ def cpu_has_fast_bf16() -> bool:
 
 
 def resolve_precision(device: str | torch.device = "auto", dtype: str | torch.dtype = "auto") -> Precision:
-    """Pick device and dtypes. ``auto``: CUDA if available, fp16 there. On the CPU the bases
-    stay float32 (fp16/bf16 mixing is compute-bound on CPUs), and the networks run in bf16
-    where the CPU has native bf16 matrix units, else float32."""
+    """Pick device and dtypes. ``auto``: CUDA if available, fp16 there. On the CPU the LoRA bases
+    stay in 16 bit (float16, the released files' own values: half the RAM of float32, nothing lost)
+    and are mixed with float32 accumulation (``hypernet.BasisBank.mix``); the networks run in bf16
+    where the CPU has native bf16 units, else float32. ``fp32`` keeps everything in float32."""
     dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                        "cpu" if device == "auto" else device)
     if isinstance(dtype, str) and dtype != "auto":
@@ -160,11 +161,11 @@ def resolve_precision(device: str | torch.device = "auto", dtype: str | torch.dt
         dtype = _DTYPES[dtype]
     if dev.type == "cpu":
         if dtype == "auto":
-            return Precision(dev, torch.bfloat16 if cpu_has_fast_bf16() else torch.float32, torch.float32)
+            return Precision(dev, torch.bfloat16 if cpu_has_fast_bf16() else torch.float32, torch.float16)
         if dtype == torch.float16:
-            log.warning("HyperLoRA: fp16 is very slow on the CPU; using float32")
-            dtype = torch.float32
-        return Precision(dev, dtype, torch.float32 if dtype == torch.float32 else dtype)
+            log.warning("HyperLoRA: fp16 networks are very slow on the CPU; using float32 (bases stay 16-bit)")
+            return Precision(dev, torch.float32, torch.float16)
+        return Precision(dev, dtype, dtype)
     if dtype == "auto":
         dtype = torch.float16
     return Precision(dev, dtype, dtype)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import time
 
 import numpy as np
 from PIL import Image
@@ -25,3 +26,26 @@ def encode(image: Image.Image) -> str:
 def info_of(response_json: dict) -> dict:
     info = response_json.get("info", "{}")
     return json.loads(info) if isinstance(info, str) else info
+
+
+PHOTO = "photo of a person"
+TRIGGER = "fcsks fxhks fhyks, "
+# Prompts carry the trigger words themselves, so that a tag can change the image only through its LoRA
+# (the automatic trigger words are tested on their own).
+PLAIN = TRIGGER + PHOTO
+BASE = {"negative_prompt": "", "steps": 2, "width": 256, "height": 256, "seed": 1, "sampler_name": "Euler",
+        "cfg_scale": 5, "batch_size": 1, "n_iter": 1}
+TIMINGS: dict[str, list[float]] = {}
+
+
+def generate(webui, prompt: str, endpoint: str = "txt2img", **extra) -> tuple[np.ndarray, dict]:
+    t0 = time.monotonic()
+    r = webui.post(f"/sdapi/v1/{endpoint}", {**BASE, "prompt": prompt, **extra})
+    assert r.status_code == 200, r.text[:2000]
+    TIMINGS.setdefault(f"{webui.host} {endpoint}", []).append(time.monotonic() - t0)
+    body = r.json()
+    return decode(body["images"][0]), info_of(body)
+
+
+def same(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and np.array_equal(a, b)

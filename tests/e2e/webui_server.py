@@ -64,6 +64,12 @@ def sdxl_checkpoint() -> Path:
     return out
 
 
+def _link(link: Path, target: Path) -> None:
+    """``link`` -> ``target`` (kept when it is there already: a restarted WebUI reuses its data dir)."""
+    if not link.is_symlink():
+        link.symlink_to(target, target_is_directory=target.is_dir())
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -91,10 +97,10 @@ class WebUI:
         ext = self.data_dir / "extensions"
         ext.mkdir(parents=True, exist_ok=True)
         self.lora_dir.mkdir(parents=True, exist_ok=True)
-        (ext / "sd-webui-hyperlora").symlink_to(REPO, target_is_directory=True)
+        _link(ext / "sd-webui-hyperlora", REPO)
         adetailer = os.environ.get("HYPERLORA_E2E_ADETAILER")
         if adetailer:
-            (ext / "adetailer").symlink_to(Path(adetailer), target_is_directory=True)
+            _link(ext / "adetailer", Path(adetailer))
         ckpt = sdxl_checkpoint()
         config = {"show_progress_type": "Approx cheap", "live_previews_enable": False, "samples_save": False,
                   "grid_save": False, "hyperlora_allow_download": False, **self.settings}
@@ -107,7 +113,7 @@ class WebUI:
         else:
             ckpt_dir = self.data_dir / "ckpt"
             ckpt_dir.mkdir(exist_ok=True)
-            (ckpt_dir / ckpt.name).symlink_to(ckpt)
+            _link(ckpt_dir / ckpt.name, ckpt)
             config.update(forge_preset="xl", sd_model_checkpoint=ckpt.name)
             args = ["--always-cpu", "--ckpt-dir", str(ckpt_dir)]
             if adetailer:
@@ -166,6 +172,12 @@ class WebUI:
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
+
+    def restart(self) -> WebUI:
+        """Stop the process and start a new one on the same data dir, models and port (what a user's
+        restart does: every in-process cache is gone, the files stay)."""
+        self.stop()
+        return self.start()
 
     def __enter__(self) -> WebUI:
         return self.start()
