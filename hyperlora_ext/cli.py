@@ -49,9 +49,61 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--save-identity", type=Path, default=None, help="also write the identity file")
     pr.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     pr.add_argument("--download", action="store_true", help="download missing model files first")
+    pr.add_argument("--drop-flagged", action="store_true",
+                    help="leave out photos that do not match the others (similarity below the check threshold)")
     dl = sub.add_parser("download", parents=[common], help="download the model files of a variant")
     dl.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    mx = sub.add_parser("mix", parents=[common], help="mix identity files, or make a slider from two",
+                        description="'0.6*a.safetensors + 0.4*b.safetensors' mixes; 'smiling.safetensors - "
+                                    "neutral.safetensors' makes a slider (LoRA(A) - LoRA(B)).")
+    mx.add_argument("expression", help="identity files joined by + with optional factors, or A - B")
+    mx.add_argument("-o", "--output", type=Path, required=True, help="identity file to write")
+    mx.add_argument("--lora", type=Path, default=None, help="also write the LoRA (.safetensors); needs the model")
+    mx.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    lk = sub.add_parser("likeness", parents=[common], help="ArcFace similarity of the faces in an image")
+    lk.add_argument("image", type=Path, help="a generated image")
+    lk.add_argument("--identity", type=Path, action="append", required=True, help="identity file (repeatable)")
     return p
+
+
+def _tool(args, locs, out: TextIO) -> int:
+    """The ``mix`` and ``likeness`` commands (identity files in, no hypernetwork pass)."""
+    from .identity import Identity
+
+    if args.command == "likeness":
+        from .faces import FaceAnalyzer
+        from .likeness import format_likeness, likeness
+
+        named = {p.stem.removesuffix(".hyperlora"): Identity.load(p) for p in args.identity}
+        scores = likeness(FaceAnalyzer(locs.antelopev2), str(args.image), named)
+        left_out = [n for n in named if n not in {s.name for s in scores}]
+        for name in left_out:
+            print(f"{name}: no reference embedding (identity made before likeness scores); re-create it",
+                  file=sys.stderr)
+        print(format_likeness(scores), file=out)
+        return 0
+    from .identity_algebra import combine, expand_identity, parse_mix
+
+    expr = parse_mix(args.expression)
+    identity = combine(expr, {n: Identity.load(n) for n, _ in expr.terms}, name=args.output.stem)
+    if args.output.exists() and not args.overwrite:
+        raise FileExistsError(f"{args.output} already exists; use --overwrite")
+    if args.lora:
+        from . import load_model, save_lora
+        from .lora import lora_metadata
+
+        args.variant = args.variant or identity.variant
+        locs.check(args.variant)
+        model = load_model(locs.variant_dir(args.variant), device="cpu", dtype="fp32", models_dir=locs.root)
+        lora = expand_identity(model, identity)
+        meta = lora_metadata(args.lora.stem, lora, {"variant": identity.variant, "identity_hash": identity.hash,
+                                                    "expression": str(expr)})
+        save_lora(lora, args.lora, meta, preview=identity.preview(), overwrite=args.overwrite)
+        print(f"wrote {args.lora}", file=out)
+    identity.save(args.output)
+    parents = ", ".join(f"{p.factor:g}*{p.name} [{p.hash}]" for p in identity.parents)
+    print(f"wrote {args.output} ({expr.kind} of {parents}; identity {identity.hash})", file=out)
+    return 0
 
 
 def _locations(args):
@@ -135,6 +187,9 @@ def _run(args, out: TextIO, step: _Step) -> int:
         locs.check(variant)
         print(f"all files for {variant} are in place under {locs.root}", file=out)
         return 0
+    if args.command in ("mix", "likeness"):
+        step.now = f"running {args.command}"
+        return _tool(args, locs, out)
     if args.download:
         step.now = f"downloading {variant}"
         download_models(locs, variant)
@@ -142,8 +197,14 @@ def _run(args, out: TextIO, step: _Step) -> int:
     step.now = f"loading {variant}"
     model = load_model(locs.variant_dir(variant), device=args.device, dtype=args.dtype, models_dir=locs.root)
     step.now = "predicting from the photos"
-    pred = model.predict([str(p) for p in args.images], remove_background=not args.no_remove_background,
-                         grayscale=args.grayscale, name=args.output.stem)
+    from .photo_check import predict_checked
+
+    pred, check = predict_checked(model, [str(p) for p in args.images], drop_flagged=args.drop_flagged,
+                                  remove_background=not args.no_remove_background, grayscale=args.grayscale,
+                                  name=args.output.stem)
+    for photo in check.photos:
+        print(f"photo {photo.name}: similarity {photo.similarity:.2f}"
+              + (f" FLAGGED (below {check.threshold})" if photo.flagged else ""), file=out)
     for name, reason in pred.skipped.items():
         print(f"skipped {name}: {reason}", file=sys.stderr)
     identity = pred.identity

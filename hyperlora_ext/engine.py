@@ -331,6 +331,7 @@ class HyperLoRAModel:
                 source_names=tuple(f.name for f in faces), source_digests=tuple(f.digest for f in faces),
                 options={"remove_background": remove_background, "grayscale": grayscale, "base": base},
                 crops=[f.clip_image for f in faces],
+                embedding=torch.from_numpy(np.mean([f.embedding for f in faces], axis=0, dtype=np.float32)),
             )
             return Prediction(identity, faces, skipped, timer.times, hits)
 

@@ -259,6 +259,23 @@ class FaceAnalyzer:
         self.app.models["recognition"].get(bgr, face)
         return np.asarray(face.normed_embedding, dtype=np.float32)
 
+    def all_embeddings(self, image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+        """Every face in an RGB image: boxes (N, 4) (x1, y1, x2, y2) and L2-normalised ArcFace
+        embeddings (N, 512) float32, as ``FaceAnalysis.get`` computes them (aligned on the
+        detector's 5 points), at the first detector size that finds a face. N may be 0."""
+        from insightface.app.common import Face
+
+        with self._lock:
+            bgr = _bgr(image.convert("RGB"))
+            for size in self.sizes:
+                bboxes, kpss = self.app.det_model.detect(bgr, input_size=(size, size), max_num=0)
+                if len(bboxes):
+                    break
+            faces = [Face(bbox=b[:4], kps=k, det_score=b[4]) for b, k in zip(bboxes, kpss)]
+            embeddings = [self.embed(bgr, face) for face in faces]
+        return (np.asarray(bboxes[:, :4], dtype=np.float32).reshape(-1, 4),
+                np.asarray(embeddings, dtype=np.float32).reshape(-1, 512))
+
     def analyze(self, image: InputImage, remove_bg: bool = True, grayscale: bool = False,
                 base: bool = False) -> FaceResult | None:
         """Detect the largest face and build the CLIP crop, ArcFace embedding and (optionally)

@@ -2,8 +2,13 @@
 
 An identity is tiny (Q x K = 1120 x 128 float32, ~0.6 MB) next to the LoRA it expands to
 (11.6 M parameters), so identities are what gets stored; LoRA weights are made on demand.
-File: safetensors with tensors ``tokens`` (Q, K), optional ``base_tokens`` (Q, K), and
-``crop.N`` (PNG bytes as uint8) plus string metadata (``format = hyperlora-identity``).
+File: safetensors with tensors ``tokens`` (Q, K), optional ``base_tokens`` (Q, K), optional
+``embedding`` (512,) (reference ArcFace embedding), optional ``negative_tokens`` /
+``negative_base_tokens`` (Q, K) (sliders), and ``crop.N`` (PNG bytes as uint8), plus string
+metadata (``format = hyperlora-identity``; ``parents``: JSON provenance of mixes and sliders).
+Files without the optional parts (older versions) load unchanged, with the same hash. Sliders
+are written as format version 2, so an older reader refuses them instead of using only their
+positive half; everything else stays version 1.
 """
 
 from __future__ import annotations
@@ -26,7 +31,18 @@ from .files import atomic_write
 
 FORMAT = "hyperlora-identity"
 FORMAT_VERSION = "1"
+SLIDER_FORMAT_VERSION = "2"  # has negative tokens: LoRA(tokens) - LoRA(negative_tokens)
+READABLE_VERSIONS = (FORMAT_VERSION, SLIDER_FORMAT_VERSION)
 PREVIEW_SIZE = 256
+
+
+@dataclass(frozen=True)
+class Parent:
+    """One input of a mix or slider: its name, identity hash and factor (slider: +1 / -1)."""
+
+    name: str
+    hash: str
+    factor: float
 
 
 @dataclass
@@ -35,6 +51,11 @@ class Identity:
 
     ``tokens``: (Q, K) float32 on the CPU; ``base_tokens``: same, or None;
     ``crops``: the aligned face crops (PIL) the prediction used.
+    ``embedding``: reference ArcFace embedding (512,) float32 or None (older files): the mean of
+    the photos' L2-normalised embeddings, stored as computed (norm <= 1, not re-normalised);
+    use ``unit_embedding()`` for cosines.
+    ``negative_tokens`` / ``negative_base_tokens``: set for a slider, whose LoRA is
+    LoRA(tokens) - LoRA(negative_tokens) (see ``identity_algebra``); ``parents``: provenance.
     """
 
     tokens: torch.Tensor
@@ -47,15 +68,41 @@ class Identity:
     options: dict[str, object] = field(default_factory=dict)
     crops: list[Image.Image] = field(default_factory=list)
     created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S"))
+    embedding: torch.Tensor | None = None
+    negative_tokens: torch.Tensor | None = None
+    negative_base_tokens: torch.Tensor | None = None
+    parents: tuple[Parent, ...] = ()
 
     @property
     def hash(self) -> str:
-        """12 hex digits identifying the coefficients (changes whenever the LoRA would)."""
+        """12 hex digits identifying the coefficients (changes whenever the LoRA would).
+
+        Only what shapes the LoRA counts: tokens, base tokens, a slider's negative tokens and
+        the model. The reference embedding, names and provenance do not, so files from before
+        they existed keep their hash.
+        """
         h = hashlib.sha256(self.tokens.float().contiguous().numpy().tobytes())
         if self.base_tokens is not None:
             h.update(self.base_tokens.float().contiguous().numpy().tobytes())
         h.update(self.model_fingerprint.encode())
+        if self.negative_tokens is not None:
+            h.update(b"negative")
+            h.update(self.negative_tokens.float().contiguous().numpy().tobytes())
+            if self.negative_base_tokens is not None:
+                h.update(self.negative_base_tokens.float().contiguous().numpy().tobytes())
         return h.hexdigest()[:12]
+
+    @property
+    def is_slider(self) -> bool:
+        """True for a slider (expand with ``identity_algebra.expand_identity``)."""
+        return self.negative_tokens is not None
+
+    def unit_embedding(self) -> torch.Tensor | None:
+        """The reference embedding re-normalised to length 1 (512,), or None."""
+        if self.embedding is None:
+            return None
+        e = self.embedding.float()
+        return e / e.norm().clamp_min(1e-12)
 
     @property
     def has_base(self) -> bool:
@@ -67,18 +114,22 @@ class Identity:
 
     def to_bytes(self) -> bytes:
         tensors = {"tokens": self.tokens.float().contiguous()}
-        if self.base_tokens is not None:
-            tensors["base_tokens"] = self.base_tokens.float().contiguous()
+        optional = {"base_tokens": self.base_tokens, "embedding": self.embedding,
+                    "negative_tokens": self.negative_tokens, "negative_base_tokens": self.negative_base_tokens}
+        tensors.update({k: v.float().contiguous() for k, v in optional.items() if v is not None})
         for i, crop in enumerate(self.crops):
             buf = io.BytesIO()
             crop.convert("RGB").resize((PREVIEW_SIZE, PREVIEW_SIZE), Image.BICUBIC).save(buf, format="PNG")
             tensors[f"crop.{i}"] = torch.from_numpy(np.frombuffer(buf.getvalue(), dtype=np.uint8).copy())
         meta = {
-            "format": FORMAT, "format_version": FORMAT_VERSION, "variant": self.variant,
+            "format": FORMAT, "format_version": SLIDER_FORMAT_VERSION if self.is_slider else FORMAT_VERSION,
+            "variant": self.variant,
             "model_fingerprint": self.model_fingerprint, "name": self.name, "created": self.created,
             "identity_hash": self.hash, "source_names": json.dumps(list(self.source_names)),
             "source_digests": json.dumps(list(self.source_digests)), "options": json.dumps(self.options),
         }
+        if self.parents:
+            meta["parents"] = json.dumps([{"name": p.name, "hash": p.hash, "factor": p.factor} for p in self.parents])
         return safetensors_bytes(tensors, metadata=meta)
 
     def save(self, path: str | Path, overwrite: bool = True) -> Path:
@@ -95,12 +146,14 @@ class Identity:
                 if meta.get("format") != FORMAT:
                     raise HyperLoRAError(f"{path}: not a HyperLoRA identity file (format is "
                                          f"{meta.get('format')!r}); a LoRA file belongs in the Lora folder")
-                if meta.get("format_version") != FORMAT_VERSION:
+                if meta.get("format_version") not in READABLE_VERSIONS:
                     raise HyperLoRAError(f"{path}: identity format version {meta.get('format_version')!r} "
-                                         f"is not supported (this extension reads {FORMAT_VERSION})")
+                                         f"is not supported (this extension reads {', '.join(READABLE_VERSIONS)})")
                 keys = set(f.keys())
                 tokens = f.get_tensor("tokens")
-                base = f.get_tensor("base_tokens") if "base_tokens" in keys else None
+                opt = {k: f.get_tensor(k).float() if k in keys else None
+                       for k in ("base_tokens", "embedding", "negative_tokens", "negative_base_tokens")}
+                base = opt["base_tokens"]
                 crop_keys = sorted((k for k in keys if k.startswith("crop.")), key=lambda k: int(k[5:]))
                 crops = [Image.open(io.BytesIO(f.get_tensor(k).numpy().tobytes())).convert("RGB")
                          for k in crop_keys]
@@ -110,14 +163,20 @@ class Identity:
                     name=meta.get("name", ""), source_names=tuple(json.loads(meta.get("source_names", "[]"))),
                     source_digests=tuple(json.loads(meta.get("source_digests", "[]"))),
                     options=json.loads(meta.get("options", "{}")), crops=crops,
-                    created=meta.get("created", ""),
+                    created=meta.get("created", ""), embedding=opt["embedding"],
+                    negative_tokens=opt["negative_tokens"], negative_base_tokens=opt["negative_base_tokens"],
+                    parents=tuple(Parent(str(p["name"]), str(p["hash"]), float(p["factor"]))
+                                  for p in json.loads(meta.get("parents", "[]"))),
                 )
         except HyperLoRAError:
             raise
         except Exception as exc:  # damaged file: header, tensors, json or PNG
             raise HyperLoRAError(f"{path}: cannot read identity file ({exc}); delete it or re-create "
                                  "the identity") from exc
-        if tokens.ndim != 2 or (base is not None and base.shape != tokens.shape):
+        same = [t for t in (base, opt["negative_tokens"], opt["negative_base_tokens"]) if t is not None]
+        embedding = opt["embedding"]
+        if (tokens.ndim != 2 or any(t.shape != tokens.shape for t in same)
+                or (embedding is not None and embedding.ndim != 1)):
             raise HyperLoRAError(f"{path}: identity tokens have shape {tuple(tokens.shape)}; file is damaged")
         if meta.get("identity_hash") and meta["identity_hash"] != identity.hash:
             raise HyperLoRAError(f"{path}: identity hash mismatch (file damaged or edited)")

@@ -146,10 +146,13 @@ def build_face_pack(folder: str | Path) -> Path:
 
 
 def face_image(size: tuple[int, int] = (320, 320), faces: list[tuple[int, int, int]] | None = None,
-               feature: tuple[int, int, int] = (170, 110, 90), seed: int = 0) -> Image.Image:
+               feature: tuple[int, int, int] = (170, 110, 90), seed: int = 0, pattern: int = 0) -> Image.Image:
     """A synthetic photo: blue background with skin-coloured square "faces" (cx, cy, side).
 
     ``feature`` colours the eye/mouth marks (keep it skin-like), so "different people" differ.
+    ``pattern`` (about -100..100) adds a quadrant pattern to each face's green and blue
+    channels; opposite signs give clearly different people (ArcFace cosine < 0 here), a
+    pattern of 0 none.
     """
     img = Image.new("RGB", size, BACKGROUND)
     draw = ImageDraw.Draw(img)
@@ -160,6 +163,14 @@ def face_image(size: tuple[int, int] = (320, 320), faces: list[tuple[int, int, i
         for ex, ey in ((-0.18, -0.12), (0.18, -0.12), (0.0, 0.22)):
             x, y = cx + ex * side, cy + ey * side
             draw.ellipse((x - e, y - e / 2, x + e, y + e / 2), fill=feature)
+    if pattern:
+        arr = np.asarray(img).astype(np.int16)
+        for cx, cy, side in faces if faces is not None else [(size[0] // 2, size[1] // 2, size[0] // 3)]:
+            x0, y0, h = int(cx - side / 2), int(cy - side / 2), int(side / 2)
+            for qy, qx in ((0, 0), (0, 1), (1, 0), (1, 1)):
+                sign = 1 if qy == qx else -1
+                arr[y0 + qy * h:y0 + (qy + 1) * h, x0 + qx * h:x0 + (qx + 1) * h, 1:] += sign * pattern
+        img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
     if seed:
         arr = np.asarray(img).astype(np.int16)
         noise = np.random.default_rng(seed).integers(-6, 7, size=arr.shape)

@@ -57,8 +57,6 @@ def reference_lora(folder: str | Path, clip: torch.Tensor | None, arcface: torch
     ``{json_name}_{proj}`` keys (json names here are converted to compvis by the caller)."""
     folder = Path(folder)
     f32 = lambda d: {k: v.float() for k, v in d.items()}  # noqa: E731
-    names = list(json.loads((folder / "hyper_lora_modules.json").read_text()))
-    basis = f32(load_file(str(folder / "hyper_lora_modules.safetensors")))
     if mode == "base":
         tokens = resampler(f32(load_file(str(folder / "base_resampler.safetensors"))), clip, None, dim_head)
     else:
@@ -72,6 +70,15 @@ def reference_lora(folder: str | Path, clip: torch.Tensor | None, arcface: torch
             tokens = resampler(res, ids, clip, dim_head)
         else:
             tokens = resampler(res, clip, None, dim_head)
+    return lora_from_tokens(folder, tokens, mode)
+
+
+def lora_from_tokens(folder: str | Path, tokens: torch.Tensor, mode: str = "id") -> dict[str, torch.Tensor]:
+    """Pooled tokens (1, Q, K) or (Q, K) -> LoRA dict by einsum with the checkpoint's bases."""
+    folder = Path(folder)
+    names = list(json.loads((folder / "hyper_lora_modules.json").read_text()))
+    basis = {k: v.float() for k, v in load_file(str(folder / "hyper_lora_modules.safetensors")).items()}
+    tokens = tokens.float().reshape(1, -1, tokens.shape[-1])
     out = {}
     chunks = tokens.chunk(len(names), dim=1)
     for i, (name, tok) in enumerate(zip(names, chunks)):
