@@ -238,15 +238,25 @@ class HyperLoRAModel:
     @with_own_numerics
     def expand(self, identity: Identity, base_weight: float = 0.0,
                device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
-        """Identity -> kohya LoRA dict; a non-zero ``base_weight`` bakes the Base-LoRA in."""
+        """Identity -> kohya LoRA dict; a non-zero ``base_weight`` bakes the Base-LoRA in. A slider
+        (``identity_algebra``) expands to rank 2r whose delta is exactly delta(A) - delta(B)."""
         self.check_identity(identity)
         with self._on_device():
-            lora = self.tokens_to_lora(identity.tokens, "id", device)
-            if base_weight:
-                if identity.base_tokens is None or self.base_bank is None:
-                    raise HyperLoRAError("this identity has no Base-LoRA (the checkpoint provides none)")
-                lora = merge_loras(lora, self.tokens_to_lora(identity.base_tokens, "base", device), base_weight)
+            lora = self._expand_tokens(identity.tokens, identity.base_tokens, base_weight, device)
+            if identity.is_slider:
+                negative = self._expand_tokens(identity.negative_tokens, identity.negative_base_tokens,
+                                               base_weight, device)
+                lora = merge_loras(lora, negative, -1.0)
             return lora
+
+    def _expand_tokens(self, tokens: torch.Tensor, base_tokens: torch.Tensor | None, base_weight: float,
+                       device: str | torch.device) -> dict[str, torch.Tensor]:
+        lora = self.tokens_to_lora(tokens, "id", device)
+        if base_weight:
+            if base_tokens is None or self.base_bank is None:
+                raise HyperLoRAError("this identity has no Base-LoRA (the checkpoint provides none)")
+            lora = merge_loras(lora, self.tokens_to_lora(base_tokens, "base", device), base_weight)
+        return lora
 
     # ---- photos -> identity --------------------------------------------------------------
     def _ensure_stages(self) -> None:

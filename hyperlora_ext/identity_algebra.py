@@ -34,7 +34,6 @@ import torch
 from .errors import HyperLoRAError
 from .hypernet import pool_tokens
 from .identity import Identity, Parent
-from .lora import merge_loras
 
 if TYPE_CHECKING:
     from .engine import HyperLoRAModel
@@ -197,16 +196,7 @@ def combine(expression: str | MixExpression, identities: Mapping[str, Identity],
 
 def expand_identity(model: HyperLoRAModel, identity: Identity, base_weight: float = 0.0,
                     device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
-    """Identity or slider -> kohya LoRA dict. Plain identities: ``model.expand`` (rank r).
-    Sliders: rank 2r with delta = delta(A) - delta(B) per layer (``base_weight`` bakes each
-    side's Base-LoRA in first, so the result is ID(A) + b Base(A) - ID(B) - b Base(B))."""
-    model.check_identity(identity)
-    if not identity.is_slider:
-        return model.expand(identity, base_weight=base_weight, device=device)
-    halves = []
-    for tokens, base in ((identity.tokens, identity.base_tokens),
-                         (identity.negative_tokens, identity.negative_base_tokens)):
-        half = Identity(tokens=tokens, base_tokens=base, variant=identity.variant,
-                        model_fingerprint=identity.model_fingerprint, name=identity.name)
-        halves.append(model.expand(half, base_weight=base_weight, device=device))
-    return merge_loras(halves[0], halves[1], -1.0)
+    """Identity or slider -> kohya LoRA dict (``HyperLoRAModel.expand``: rank r, or rank 2r with
+    delta = delta(A) - delta(B) for a slider; ``base_weight`` bakes each side's Base-LoRA in first,
+    so a slider gives ID(A) + b Base(A) - ID(B) - b Base(B))."""
+    return model.expand(identity, base_weight=base_weight, device=device)
