@@ -144,14 +144,13 @@ class IdentityStore:
                     if _stamp(path) != before:
                         continue  # replaced while being read: read the new version
                     raise
-                try:
-                    if _stamp(path) != before:
-                        continue
-                except FileNotFoundError:
-                    raise KeyError(asked) from None
                 identity.name = stored
-                self._cache[path] = (before, identity)
-                return identity
+                try:
+                    if _stamp(path) == before:  # cache only a version known to be the one read
+                        self._cache[path] = (before, identity)
+                except FileNotFoundError:
+                    pass
+                return identity  # complete and hash-checked, whatever happened to the file since
         raise HyperLoRAError(f"{path}: the file kept changing while being read (another WebUI is writing "
                              "it?); try again")
 
