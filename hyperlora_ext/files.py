@@ -1,4 +1,4 @@
-"""Safe file names and atomic writes."""
+"""Safe file names and atomic writes that several processes may do in one folder at once."""
 
 from __future__ import annotations
 
@@ -34,33 +34,96 @@ def path_in(folder: str | os.PathLike, name: str, suffix: str) -> Path:
     return path
 
 
-def atomic_write(path: str | os.PathLike, data: bytes, overwrite: bool = True) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
+TEMP_SUFFIX = ".tmp"
 
-    Readers never see a partial file. With ``overwrite=False`` an existing file raises
-    ``FileExistsError`` and is left untouched.
-    """
+
+def is_temp_name(name: str) -> bool:
+    """Whether ``name`` is a temporary file of ``write_temp`` (hidden, ``.tmp``)."""
+    return name.startswith(".") and name.endswith(TEMP_SUFFIX)
+
+
+def write_temp(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to a new hidden temporary file beside ``path`` (flushed to disk, mode 0644)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not overwrite and path.exists():
-        raise FileExistsError(f"{path} already exists; choose another name or allow overwriting")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        if not overwrite:
-            try:  # a link fails if the target appeared meanwhile, so nothing is overwritten
-                os.link(tmp, path)
-                return path
-            except FileExistsError:
-                raise FileExistsError(f"{path} already exists; choose another name or allow overwriting") from None
-            except OSError:
-                if path.exists():
-                    raise FileExistsError(f"{path} already exists") from None
-        os.replace(tmp, path)
-        return path
+        os.chmod(tmp, 0o644)  # readable by other WebUI processes (mkstemp makes it 0600)
+    except BaseException:
+        unlink_quiet(tmp)
+        raise
+    return Path(tmp)
+
+
+def move(src: str | os.PathLike, dst: str | os.PathLike, overwrite: bool = False) -> None:
+    """Rename ``src`` to ``dst`` atomically; other processes see the old or the new state only.
+
+    With ``overwrite=False`` it never replaces a file, even one another process published a
+    moment ago: ``FileExistsError`` if ``dst`` exists, ``FileNotFoundError`` if ``src`` was moved
+    or removed meanwhile (then ``dst`` is left as it was).
+    """
+    src, dst = os.fspath(src), os.fspath(dst)
+    if overwrite:
+        os.replace(src, dst)
+        return
+    if os.name == "nt":
+        os.rename(src, dst)  # Windows never replaces an existing file here
+        return
+    try:
+        os.link(src, dst)  # fails when dst exists: the exclusive step
+    except FileExistsError:
+        if not _same_file(src, dst):  # NFS can answer EEXIST for a link that did succeed
+            raise
+    except FileNotFoundError:
+        raise
+    except OSError:  # no hard links on this filesystem (FAT, some shares): claim the name first
+        os.close(os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        try:
+            os.replace(src, dst)
+        except BaseException:
+            unlink_quiet(dst)
+            raise
+        return
+    try:
+        os.unlink(src)
+    except FileNotFoundError:  # another process moved or removed src at the same time: it wins
+        unlink_quiet(dst)
+        raise
+
+
+def atomic_write(path: str | os.PathLike, data: bytes, overwrite: bool = True) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder, then ``move``.
+
+    Readers never see a partial file. With ``overwrite=False`` an existing file raises
+    ``FileExistsError`` and is left untouched, also when another process creates it meanwhile.
+    """
+    path = Path(path)
+    if not overwrite and path.exists():
+        raise FileExistsError(f"{path} already exists; choose another name or allow overwriting")
+    tmp = write_temp(path, data)
+    try:
+        move(tmp, path, overwrite=overwrite)
+    except FileExistsError:
+        raise FileExistsError(f"{path} already exists; choose another name or allow overwriting") from None
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        unlink_quiet(tmp)
+    return path
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def unlink_quiet(path: str | os.PathLike) -> None:
+    """Remove ``path`` if it exists."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,143 @@
+"""IdentityStore on its own: files that are not identities, half-written files, exclusive
+publishing, caches that notice other writers, previews that follow their identity."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import save_file
+from store_workers import make_identity
+
+from hyperlora_ext import HyperLoRAError
+from hyperlora_ext.files import atomic_write, move, write_temp
+from hyperlora_ext.store import STALE_TEMP_SECONDS, IdentityStore
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = IdentityStore(tmp_path / "ids")
+    store.save(make_identity(1, (200, 10, 10)), "alice")
+    return store
+
+
+def preview_color(store, name):
+    with Image.open(store.preview_path(name)) as img:
+        return img.convert("RGB").getpixel((3, 3))
+
+
+def test_foreign_and_damaged_files_are_reported_never_loaded(store, tmp_path):
+    folder = store.folder
+    whole = store.path("alice").read_bytes()
+    (folder / "junk.safetensors").write_bytes(os.urandom(4000))
+    (folder / "half.safetensors").write_bytes(whole[: len(whole) // 2])
+    (folder / "empty.safetensors").write_bytes(b"")
+    save_file({"lora_unet_x.lora_down.weight": torch.zeros(2, 2)}, str(folder / "somelora.safetensors"))
+    (folder / "a?b.safetensors").write_bytes(whole)  # a user's copy under a name the store cannot address
+    (folder / "con.safetensors").write_bytes(whole)
+    outside = tmp_path / "outside.safetensors"
+    outside.write_bytes(whole)
+    (folder / "escape.safetensors").symlink_to(outside)
+    (folder / "notes.txt").write_text("not an identity")  # other files are none of our business
+
+    good, bad = store.load_all()
+    assert list(good) == ["alice"]
+    expect = {"junk": ["junk.safetensors", "cannot read identity file", "delete it"],
+              "half": ["half.safetensors", "cannot read identity file", "re-create the identity"],
+              "empty": ["empty.safetensors", "cannot read identity file"],
+              "somelora": ["somelora.safetensors", "not a HyperLoRA identity file", "Lora folder"],
+              "a?b.safetensors": ["a?b.safetensors", "not a usable identity file name", "'a_b.safetensors'"],
+              "con.safetensors": ["con.safetensors", "not a usable identity file name", "rename it"],
+              "escape": ["escape.safetensors", "would leave the folder", "remove it"]}
+    assert set(bad) == set(expect)
+    for key, fragments in expect.items():
+        for fragment in fragments:
+            assert fragment in bad[key], (key, bad[key])
+    assert store.names() == ["alice", "empty", "escape", "half", "junk", "somelora"]
+    for name in ("junk", "half", "empty", "somelora", "escape"):
+        with pytest.raises(HyperLoRAError):
+            store.get(name)
+    with pytest.raises(KeyError):
+        store.get("a?b")
+    assert store.get("alice").hash == make_identity(1).hash
+
+
+def test_temp_files_are_ignored_while_fresh_and_reported_when_left_over(store):
+    folder = store.folder
+    fresh = write_temp(store.path("bob"), store.path("alice").read_bytes()[:100])  # a write in progress
+    old = write_temp(store.path("carol"), b"half")
+    old_preview = write_temp(store.preview_path("carol"), b"half")
+    past = time.time() - STALE_TEMP_SECONDS - 60
+    for path in (old, old_preview):
+        os.utime(path, (past, past))
+    assert fresh.name.startswith(".bob.safetensors.") and fresh.name.endswith(".tmp")
+    good, bad = store.load_all()
+    assert list(good) == ["alice"] and store.names() == ["alice"]
+    assert set(bad) == {old.name, old_preview.name}
+    assert str(old) in bad[old.name] and "interrupted write" in bad[old.name] and "delete it" in bad[old.name]
+    assert "bob" not in store and fresh.exists()  # never touched: another process may still be writing it
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [fresh.name, old.name, old_preview.name, "alice.preview.png", "alice.safetensors"])
+
+
+def test_move_never_clobbers(tmp_path):
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    a.write_bytes(b"A")
+    b.write_bytes(b"B")
+    with pytest.raises(FileExistsError):
+        move(a, b)
+    assert a.read_bytes() == b"A" and b.read_bytes() == b"B"
+    with pytest.raises(FileNotFoundError):
+        move(tmp_path / "gone", c)
+    assert not c.exists()
+    move(a, c)
+    assert not a.exists() and c.read_bytes() == b"A"
+    move(c, b, overwrite=True)
+    assert b.read_bytes() == b"A" and sorted(p.name for p in tmp_path.iterdir()) == ["b"]
+    with pytest.raises(FileExistsError, match="already exists"):
+        atomic_write(b, b"new", overwrite=False)
+    assert b.read_bytes() == b"A" and sorted(p.name for p in tmp_path.iterdir()) == ["b"]  # no temp left
+
+
+def test_taken_names_name_the_identity(store):
+    for name in ("alice", "ALICE"):
+        with pytest.raises(FileExistsError, match="identity named 'alice' already exists.*choose another name"):
+            store.save(make_identity(2), name)
+    store.save(make_identity(3), "bob")
+    with pytest.raises(FileExistsError, match="identity named 'alice'"):
+        store.rename("bob", "Alice")
+    assert store.get("alice").hash == make_identity(1).hash and store.get("bob").hash == make_identity(3).hash
+
+
+def test_a_second_store_sees_every_change(store):
+    other = IdentityStore(store.folder)  # another process's view of the folder
+    assert other.get("alice").hash == make_identity(1).hash
+    mtime = os.stat(store.path("alice")).st_mtime_ns
+    size = os.stat(store.path("alice")).st_size
+    store.save(make_identity(2, (200, 10, 10)), "alice", overwrite=True)
+    os.utime(store.path("alice"), ns=(mtime, mtime))  # same size and time: coarse-clock filesystems
+    assert os.stat(store.path("alice")).st_size == size
+    assert other.get("alice").hash == make_identity(2).hash
+    store.rename("alice", "alicia")
+    assert "alice" not in other and other.get("ALICIA").hash == make_identity(2).hash
+    with pytest.raises(KeyError):
+        other.get("alice")
+    store.delete("alicia")
+    assert other.names() == [] and other.load_all() == ({}, {})
+
+
+def test_previews_follow_their_identity(store):
+    assert preview_color(store, "alice") == (200, 10, 10)
+    store.preview_path("bob").write_bytes(b"an orphan from an old identity")
+    store.save(make_identity(2, (10, 200, 10)), "bob")
+    assert preview_color(store, "bob") == (10, 200, 10)
+    store.preview_path("bob").write_bytes(b"written by a process that lost a race")
+    assert store.rename("bob", "robert") == "robert"
+    assert preview_color(store, "robert") == (10, 200, 10) and not store.preview_path("bob").exists()
+    store.save(make_identity(3), "robert", overwrite=True)  # no face crop: no preview
+    assert not store.preview_path("robert").exists()
+    store.delete("alice")
+    assert sorted(p.name for p in store.folder.iterdir()) == ["robert.safetensors"]
