@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from safetensors import safe_open
+from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as safetensors_bytes
 
 from .errors import HyperLoRAError
@@ -141,33 +141,37 @@ class Identity:
         """Read an identity file; raises ``HyperLoRAError`` naming the file for anything else."""
         path = Path(path)
         try:
-            with safe_open(str(path), framework="pt") as f:
-                meta = f.metadata() or {}
-                if meta.get("format") != FORMAT:
-                    raise HyperLoRAError(f"{path}: not a HyperLoRA identity file (format is "
-                                         f"{meta.get('format')!r}); a LoRA file belongs in the Lora folder")
-                if meta.get("format_version") not in READABLE_VERSIONS:
-                    raise HyperLoRAError(f"{path}: identity format version {meta.get('format_version')!r} "
-                                         f"is not supported (this extension reads {', '.join(READABLE_VERSIONS)})")
-                keys = set(f.keys())
-                tokens = f.get_tensor("tokens")
-                opt = {k: f.get_tensor(k).float() if k in keys else None
-                       for k in ("base_tokens", "embedding", "negative_tokens", "negative_base_tokens")}
-                base = opt["base_tokens"]
-                crop_keys = sorted((k for k in keys if k.startswith("crop.")), key=lambda k: int(k[5:]))
-                crops = [Image.open(io.BytesIO(f.get_tensor(k).numpy().tobytes())).convert("RGB")
-                         for k in crop_keys]
-                identity = cls(
-                    tokens=tokens.float(), base_tokens=None if base is None else base.float(),
-                    variant=meta.get("variant", ""), model_fingerprint=meta.get("model_fingerprint", ""),
-                    name=meta.get("name", ""), source_names=tuple(json.loads(meta.get("source_names", "[]"))),
-                    source_digests=tuple(json.loads(meta.get("source_digests", "[]"))),
-                    options=json.loads(meta.get("options", "{}")), crops=crops,
-                    created=meta.get("created", ""), embedding=opt["embedding"],
-                    negative_tokens=opt["negative_tokens"], negative_base_tokens=opt["negative_base_tokens"],
-                    parents=tuple(Parent(str(p["name"]), str(p["hash"]), float(p["factor"]))
-                                  for p in json.loads(meta.get("parents", "[]"))),
-                )
+            # Read into memory (identity files are small): a memory map would crash the process
+            # (SIGBUS) if another program truncated the file while it is read.
+            data = path.read_bytes()
+            header_len = int.from_bytes(data[:8], "little")
+            meta = json.loads(data[8:8 + header_len]).get("__metadata__") or {}
+            tensors = load_safetensors(data)
+            if meta.get("format") != FORMAT:
+                raise HyperLoRAError(f"{path}: not a HyperLoRA identity file (format is "
+                                     f"{meta.get('format')!r}); a LoRA file belongs in the Lora folder")
+            if meta.get("format_version") not in READABLE_VERSIONS:
+                raise HyperLoRAError(f"{path}: identity format version {meta.get('format_version')!r} "
+                                     f"is not supported (this extension reads {', '.join(READABLE_VERSIONS)})")
+            keys = set(tensors)
+            tokens = tensors["tokens"]
+            opt = {k: tensors[k].float() if k in keys else None
+                   for k in ("base_tokens", "embedding", "negative_tokens", "negative_base_tokens")}
+            base = opt["base_tokens"]
+            crop_keys = sorted((k for k in keys if k.startswith("crop.")), key=lambda k: int(k[5:]))
+            crops = [Image.open(io.BytesIO(tensors[k].numpy().tobytes())).convert("RGB")
+                     for k in crop_keys]
+            identity = cls(
+                tokens=tokens.float(), base_tokens=None if base is None else base.float(),
+                variant=meta.get("variant", ""), model_fingerprint=meta.get("model_fingerprint", ""),
+                name=meta.get("name", ""), source_names=tuple(json.loads(meta.get("source_names", "[]"))),
+                source_digests=tuple(json.loads(meta.get("source_digests", "[]"))),
+                options=json.loads(meta.get("options", "{}")), crops=crops,
+                created=meta.get("created", ""), embedding=opt["embedding"],
+                negative_tokens=opt["negative_tokens"], negative_base_tokens=opt["negative_base_tokens"],
+                parents=tuple(Parent(str(p["name"]), str(p["hash"]), float(p["factor"]))
+                              for p in json.loads(meta.get("parents", "[]"))),
+            )
         except HyperLoRAError:
             raise
         except Exception as exc:  # damaged file: header, tensors, json or PNG
