@@ -231,13 +231,13 @@ class BasisBank:
         """Coefficient tokens (2 x layers, K) -> per layer (down (r, in), up (out, r)).
 
         Each returned tensor is contiguous (a view of a per-group buffer), on ``out_device``
-        (default: the bank's); each group moves there in one copy. On a GPU the mix runs in the
-        bank's dtype. On the CPU a 16-bit bank is widened to float32 a few layers at a time
-        (``CPU_WIDEN_BYTES`` of scratch, cache-sized) and mixed in float32: float32 accumulation and a
-        float32 result, at the speed of one read of the 16-bit bank, on any CPU.
+        (default: the bank's); each group moves there in one copy. The mix runs in the bank's
+        dtype (GPUs; a bf16 bank on CPUs with bf16 units, whose kernels accumulate in float32)
+        except for a float16 bank on the CPU, where float16 matmuls are slow: it is widened to
+        float32 a few layers at a time (``CPU_WIDEN_BYTES`` of scratch) and mixed in float32.
         """
         stack_dtype = next(iter(self.groups.values()))[1].dtype
-        widen = self.device.type == "cpu" and stack_dtype != torch.float32
+        widen = self.device.type == "cpu" and stack_dtype == torch.float16
         tokens = tokens.to(self.device, torch.float32 if widen else stack_dtype)
         downs: list[torch.Tensor | None] = [None] * len(self.layers)
         ups: list[torch.Tensor | None] = [None] * len(self.layers)

@@ -150,9 +150,10 @@ def cpu_has_fast_bf16() -> bool:
 
 def resolve_precision(device: str | torch.device = "auto", dtype: str | torch.dtype = "auto") -> Precision:
     """Pick device and dtypes. ``auto``: CUDA if available, fp16 there. On the CPU the LoRA bases
-    stay in 16 bit (float16, the released files' own values: half the RAM of float32, nothing lost)
-    and are mixed with float32 accumulation (``hypernet.BasisBank.mix``); the networks run in bf16
-    where the CPU has native bf16 units, else float32. ``fp32`` keeps everything in float32."""
+    stay in 16 bit (half the RAM of float32): bf16 on CPUs with native bf16 units (AVX512-BF16 /
+    AMX), mixed by kernels that accumulate in float32, LoRA within ~0.3% of float32; elsewhere the
+    released float16 values, widened to float32 for the mix (exact). The networks run in bf16 where
+    the CPU has bf16 units, else float32. ``fp32`` keeps everything in float32."""
     dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                        "cpu" if device == "auto" else device)
     if isinstance(dtype, str) and dtype != "auto":
@@ -161,7 +162,9 @@ def resolve_precision(device: str | torch.device = "auto", dtype: str | torch.dt
         dtype = _DTYPES[dtype]
     if dev.type == "cpu":
         if dtype == "auto":
-            return Precision(dev, torch.bfloat16 if cpu_has_fast_bf16() else torch.float32, torch.float16)
+            if cpu_has_fast_bf16():
+                return Precision(dev, torch.bfloat16, torch.bfloat16)
+            return Precision(dev, torch.float32, torch.float16)
         if dtype == torch.float16:
             log.warning("HyperLoRA: fp16 networks are very slow on the CPU; using float32 (bases stay 16-bit)")
             return Precision(dev, torch.float32, torch.float16)
