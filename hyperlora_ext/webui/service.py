@@ -23,6 +23,7 @@ from ..errors import HyperLoRAError, MissingModelsError
 from ..files import path_in, safe_name
 from ..identity import Identity
 from ..images import ImageSource
+from ..likeness import LikenessScore, face_analyzer, likeness
 from ..lora import file_tensors, lora_metadata, save_lora
 from ..models import DEFAULT_VARIANT, ModelLocations, download_models, resolve_precision
 from ..numerics import own_numerics
@@ -48,6 +49,7 @@ class ServiceConfig:
     allow_download: bool = True
     default_weight: float = 0.85
     auto_trigger_words: bool = True
+    likeness_infotext: bool = True
 
     @property
     def identity_folder(self) -> Path:
@@ -203,6 +205,14 @@ class HyperLoRAService:
             progress(0.9, "Saving identity")
             self.store.save(prediction.identity, name, overwrite=overwrite)
             return prediction
+
+    def likeness(self, image: ImageSource, identities: Sequence[Identity]) -> list[LikenessScore]:
+        """Likeness of ``identities`` (named by ``.name``) in ``image``, with the face analyzer of
+        the model that made the first one (loaded if needed)."""
+        if not identities:
+            return []
+        with self._lock:
+            return likeness(face_analyzer(self.model_for(identities[0])), image, identities)
 
     def identity(self, name: str) -> Identity:
         """Stored identity ``name``; ``KeyError`` if unknown, ``HyperLoRAError`` if damaged."""
