@@ -1,7 +1,8 @@
 """sd-webui-hyperlora: the thin WebUI script. All logic lives in ``hyperlora_ext``.
 
 An always-visible ``scripts.Script`` that shows the HyperLoRA accordion in txt2img and
-img2img, and (optionally) adds the selected identity's tag to the prompts. Activation of tags
+img2img, (optionally) adds the selected identity's tag to the prompts, and records each final
+image's likeness to the applied identities in its infotext. Activation of tags
 happens in the ``hyperlora`` extra network, not here (hires and ADetailer passes skip hooks).
 """
 
@@ -16,6 +17,7 @@ from modules import scripts  # noqa: E402
 
 from hyperlora_ext.webui.activation import add_tag_to_prompts, script_tag  # noqa: E402
 from hyperlora_ext.webui.host import Extension  # noqa: E402
+from hyperlora_ext.webui.likeness_infotext import annotate  # noqa: E402
 
 extension = Extension()
 
@@ -48,3 +50,8 @@ class HyperLoRAScript(scripts.Script):
             return
         if tag:
             add_tag_to_prompts(p, tag)
+
+    def postprocess_image_after_composite(self, p, pp, *args):
+        """Each final image (after ADetailer's postprocess_image and the inpaint overlay, right
+        before its infotext is built): record its likeness to the applied identities."""
+        annotate(extension.service, p, pp.image)

@@ -14,6 +14,7 @@ import logging
 import re
 from typing import Callable
 
+from .likeness_infotext import remember, start_pass
 from .service import HyperLoRAService, Resolution
 from .tags import INFOTEXT_KEY, TAG, format_infotext, format_tag, parse_tag, with_trigger_words
 
@@ -57,6 +58,7 @@ def add_trigger_words(p) -> bool:
 def resolve_params(service: HyperLoRAService, p, params_list, is_sdxl: bool) -> Resolution:
     """This pass's ``ExtraNetworkParams`` -> Resolution; warnings become comments on ``p``."""
     cfg = service.config
+    start_pass(p)
     requests = []
     for params in params_list or []:
         try:
@@ -71,6 +73,7 @@ def resolve_params(service: HyperLoRAService, p, params_list, is_sdxl: bool) -> 
     resolution = service.resolve(requests)
     for warning in resolution.warnings:
         _comment(p, warning)
+    remember(p, resolution.applied)
     added = bool(cfg.auto_trigger_words and resolution.weights and add_trigger_words(p))
     params = getattr(p, "extra_generation_params", None)
     if resolution.applied and params is not None:

@@ -36,7 +36,8 @@ MAX_IMAGES = 16
 log = logging.getLogger(__name__)
 ACTIONS = {"models": "listing the models", "list_identities": "listing the identities",
            "create": "creating the identity", "get": "reading the identity", "crops": "reading the face crops",
-           "delete": "deleting the identity", "rename": "renaming the identity", "save_lora": "saving the LoRA"}
+           "delete": "deleting the identity", "rename": "renaming the identity", "save_lora": "saving the LoRA",
+           "mix": "mixing the identities"}
 
 
 class _Strict(BaseModel):
@@ -50,6 +51,13 @@ class CreateRequest(_Strict):
     variant: Optional[str] = Field(None, description="checkpoint folder; default: the first on disk")
     remove_background: bool = True
     grayscale: bool = False
+    overwrite: bool = False
+    drop_flagged: bool = Field(False, description="leave out photos that look like someone else")
+
+
+class MixRequest(_Strict):
+    name: str = Field(..., description="name of the new identity")
+    expression: str = Field(..., description='"0.6*alice + 0.4*bob" (mix) or "smiling - neutral" (slider)')
     overwrite: bool = False
 
 
@@ -174,11 +182,20 @@ def make_router(service: HyperLoRAService, hooks: HostHooks, credentials: dict[s
             raise HTTPException(400, f"too many images ({len(req.images)}); at most {MAX_IMAGES}")
         images = [decode_image(d, i) for i, d in enumerate(req.images)]
         with http_errors(), hooks.gpu_lock():
-            pred = service.create_identity(images, req.name, req.variant, req.remove_background, req.grayscale,
-                                           image_names=[f"images[{i}]" for i in range(len(images))],
-                                           overwrite=req.overwrite)
+            pred, check = service.create_checked(images, req.name, req.variant, req.remove_background,
+                                                 req.grayscale, [f"images[{i}]" for i in range(len(images))],
+                                                 overwrite=req.overwrite, drop_flagged=req.drop_flagged)
         out = identity_json(pred.identity, service.config.default_weight)
-        out.update(skipped=pred.skipped, timings=pred.timings, crops=[png_base64(c) for c in pred.identity.crops])
+        out.update(skipped=pred.skipped, timings=pred.timings, crops=[png_base64(c) for c in pred.identity.crops],
+                   photo_check=check.to_dict())
+        return out
+
+    @router.post("/identities/mix")
+    def mix(req: MixRequest) -> dict:
+        with http_errors():
+            identity = service.mix(req.expression, req.name, req.overwrite)
+        out = identity_json(identity, service.config.default_weight)
+        out["parents"] = [{"name": p.name, "hash": p.hash, "factor": p.factor} for p in identity.parents]
         return out
 
     @router.get("/identities/{name}")

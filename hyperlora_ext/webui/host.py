@@ -1,8 +1,8 @@
 """Wires the extension into the running WebUI (A1111 or Forge, detected at run time).
 
 ``Extension`` is created once per process by ``scripts/hyperlora.py`` and registers the
-callbacks: settings (``on_ui_settings``), the ``hyperlora`` extra network and the Extra
-Networks page (``on_before_ui``), the HTTP API (``on_app_started``, only with ``--api``),
+callbacks: settings (``on_ui_settings``), the ``hyperlora`` extra network, the Extra
+Networks page and the X/Y/Z plot axes (``on_before_ui``), the HTTP API (``on_app_started``, only with ``--api``),
 infotext pasting, and clean-up (``on_script_unloaded``).
 """
 
@@ -116,6 +116,18 @@ class Extension:
         if self.host is not None:
             self.extra_network = self.host.install()
         ui_extra_networks.register_page(ExtraNetworksPageHyperLoRA(self.service))
+        self.add_xyz_axes()
+
+    def add_xyz_axes(self) -> None:
+        """X/Y/Z plot axes; before the UI is built, which copies the axis list (``xyz_axes``)."""
+        from modules import scripts
+
+        from .xyz_axes import register
+
+        try:
+            register(scripts.scripts_data, self.panel.names, lambda: self.service.config.default_weight)
+        except Exception:
+            log.exception("HyperLoRA: adding the X/Y/Z plot axes failed")
 
     def app_started(self, demo, app) -> None:
         if not getattr(shared.cmd_opts, "api", False):

@@ -20,6 +20,7 @@ from typing import Callable, ContextManager
 from PIL import Image
 
 from ..errors import HyperLoRAError, NoFaceError
+from ..photo_check import PhotoCheck
 from .service import HyperLoRAService, Progress
 from .tags import TAG, format_tag
 
@@ -75,6 +76,21 @@ def insert_tag(prompt: str, name: str, weight: float, base: float = 0.0) -> str:
     return f"{prompt.rstrip()} {tag}".strip() if prompt.strip() else tag
 
 
+def photo_check_text(check: PhotoCheck) -> str:
+    """``photo check (similarity to the other photos): a.png 0.81, b.png 0.12 (looks like someone else)``."""
+    parts = [f"{p.name} {p.similarity:.2f}" + (" (looks like someone else)" if p.flagged else "")
+             for p in check.photos]
+    return "photo check (similarity to the other photos): " + ", ".join(parts)
+
+
+def captioned(crops: list[Image.Image], check: PhotoCheck, dropped: bool) -> list[tuple[Image.Image, str]]:
+    """Crops with their photo's similarity as the gallery caption (crops follow the used photos)."""
+    used = [p for p in check.photos if not (dropped and p.flagged)]
+    if len(used) != len(crops):
+        return [(c, "") for c in crops]
+    return [(c, f"{p.name}: {p.similarity:.2f}" + (" (flagged)" if p.flagged else "")) for c, p in zip(crops, used)]
+
+
 class Panel:
     def __init__(self, service: HyperLoRAService, hooks: HostHooks) -> None:
         self.service = service
@@ -89,8 +105,10 @@ class Panel:
             return []
 
     def create(self, files, name: str, variant: str | None, remove_background: bool, grayscale: bool,
-               overwrite: bool, progress: Progress) -> tuple[list[Image.Image], str, str | None]:
-        """Uploads -> stored identity. Returns (face crops, status HTML, the new identity's name)."""
+               overwrite: bool, progress: Progress, drop_flagged: bool = False
+               ) -> tuple[list[tuple[Image.Image, str]], str, str | None]:
+        """Uploads -> stored identity. Returns (face crops with their photo-check caption, status
+        HTML, the new identity's name); ``drop_flagged`` leaves out photos of someone else."""
         if not files:
             return [], message("Upload one or more photos of the face first.", ok=False), None
         if not (name or "").strip():
@@ -98,9 +116,10 @@ class Panel:
         paths = [upload_path(f) for f in files]
         try:
             with self.hooks.gpu_lock():
-                pred = self.service.create_identity(
+                pred, check = self.service.create_checked(
                     [p for p, _ in paths], name, variant or None, remove_background, grayscale,
-                    image_names=[n for _, n in paths], overwrite=overwrite, progress=progress)
+                    image_names=[n for _, n in paths], overwrite=overwrite, progress=progress,
+                    drop_flagged=drop_flagged)
         except NoFaceError as exc:
             return [], message(str(exc), ok=False), None
         except (HyperLoRAError, ValueError, FileExistsError, OSError) as exc:
@@ -113,7 +132,24 @@ class Panel:
                 f"{sum(pred.timings.values()):.2f} s. Tag: {tag}")
         if pred.skipped:
             text += " — skipped: " + "; ".join(f"{k}: {v}" for k, v in pred.skipped.items())
-        return list(identity.crops), message(text), identity.name
+        if check.photos:
+            text += " — " + photo_check_text(check)
+        return captioned(identity.crops, check, drop_flagged), message(text), identity.name
+
+    def mix(self, expression: str, name: str, overwrite: bool) -> tuple[str, str | None]:
+        """Expression (``0.6*alice + 0.4*bob`` or ``smiling - neutral``) -> stored identity.
+        Returns (status HTML, the new identity's name or None)."""
+        if not (name or "").strip():
+            return message("Give the mix or slider a name.", ok=False), None
+        try:
+            identity = self.service.mix(expression, name, overwrite)
+        except (HyperLoRAError, ValueError, FileExistsError, OSError) as exc:
+            return message(str(exc), ok=False), None
+        except Exception as exc:
+            return failure("Mixing the identities", exc), None
+        kind = "slider" if identity.is_slider else "mix"
+        tag = format_tag(identity.name, self.service.config.default_weight)
+        return message(f"Created {kind} {identity.name!r} = {expression.strip()}. Tag: {tag}"), identity.name
 
     def show(self, name: str | None) -> tuple[list[Image.Image], str]:
         if not name:

@@ -22,10 +22,13 @@ from ..engine import HyperLoRAModel, Prediction
 from ..errors import HyperLoRAError, MissingModelsError
 from ..files import path_in, safe_name
 from ..identity import Identity
+from ..identity_algebra import combine, parse_mix
 from ..images import ImageSource
+from ..likeness import LikenessScore, face_analyzer, likeness
 from ..lora import file_tensors, lora_metadata, save_lora
 from ..models import DEFAULT_VARIANT, ModelLocations, download_models, resolve_precision
 from ..numerics import own_numerics
+from ..photo_check import PhotoCheck, predict_checked
 from ..store import IdentityStore
 from .tags import Applied, TagRequest
 
@@ -48,6 +51,7 @@ class ServiceConfig:
     allow_download: bool = True
     default_weight: float = 0.85
     auto_trigger_words: bool = True
+    likeness_infotext: bool = True
 
     @property
     def identity_folder(self) -> Path:
@@ -183,8 +187,18 @@ class HyperLoRAService:
     def create_identity(self, images: Sequence[ImageSource], name: str, variant: str | None = None,
                         remove_background: bool = True, grayscale: bool = False,
                         image_names: Sequence[str] | None = None, overwrite: bool = False,
-                        progress: Progress = _no_progress) -> Prediction:
-        """Photos of one person -> stored identity ``name`` (sanitised). Raises ``ValueError``
+                        progress: Progress = _no_progress, drop_flagged: bool = False) -> Prediction:
+        """Photos of one person -> stored identity ``name``; ``create_checked`` without the check."""
+        return self.create_checked(images, name, variant, remove_background, grayscale, image_names, overwrite,
+                                   progress, drop_flagged)[0]
+
+    def create_checked(self, images: Sequence[ImageSource], name: str, variant: str | None = None,
+                       remove_background: bool = True, grayscale: bool = False,
+                       image_names: Sequence[str] | None = None, overwrite: bool = False,
+                       progress: Progress = _no_progress, drop_flagged: bool = False
+                       ) -> tuple[Prediction, PhotoCheck]:
+        """Photos of one person -> stored identity ``name`` (sanitised) and the photo-set check
+        (``drop_flagged``: photos that look like someone else are left out). Raises ``ValueError``
         for a bad name, ``FileExistsError`` for a taken one (unless ``overwrite``),
         ``NoFaceError`` when no photo has a usable face, ``MissingModelsError``."""
         name = safe_name(name)
@@ -198,11 +212,40 @@ class HyperLoRAService:
             model = self.model(variant, progress)
             progress(0.4, f"Finding faces in {len(images)} image(s)")
             self._gpu_room(model)
-            prediction = model.predict(list(images), remove_background=remove_background, grayscale=grayscale,
-                                       name=name, names=list(image_names) if image_names else None)
+            prediction, check = predict_checked(model, list(images), list(image_names) if image_names else None,
+                                                drop_flagged, remove_background=remove_background,
+                                                grayscale=grayscale, name=name)
             progress(0.9, "Saving identity")
             self.store.save(prediction.identity, name, overwrite=overwrite)
-            return prediction
+            return prediction, check
+
+    def mix(self, expression: str, name: str, overwrite: bool = False) -> Identity:
+        """Store ``combine(expression)`` over the stored identities as ``name`` (a mix such as
+        ``0.6*alice + 0.4*bob`` or a slider ``smiling - neutral``). Raises ``HyperLoRAError`` for
+        a bad expression or unknown names, ``FileExistsError`` / ``ValueError`` as ``create_identity``."""
+        name = safe_name(name)
+        taken = self.store.resolve(name)
+        if taken is not None and not overwrite:
+            raise FileExistsError(f"an identity named {taken!r} already exists; choose another name, "
+                                  "or delete or overwrite it")
+        expr = parse_mix(expression)
+        identities = {}
+        for term, _ in expr.terms:
+            try:
+                identities[term] = self.identity(term)
+            except KeyError:
+                continue  # combine names every unknown term
+        identity = combine(expr, identities, name)
+        self.store.save(identity, name, overwrite=overwrite)
+        return self.identity(name)
+
+    def likeness(self, image: ImageSource, identities: Sequence[Identity]) -> list[LikenessScore]:
+        """Likeness of ``identities`` (named by ``.name``) in ``image``, with the face analyzer of
+        the model that made the first one (loaded if needed)."""
+        if not identities:
+            return []
+        with self._lock:
+            return likeness(face_analyzer(self.model_for(identities[0])), image, identities)
 
     def identity(self, name: str) -> Identity:
         """Stored identity ``name``; ``KeyError`` if unknown, ``HyperLoRAError`` if damaged."""

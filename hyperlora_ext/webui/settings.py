@@ -39,6 +39,9 @@ OPTIONS = [
     Option("hyperlora_auto_trigger_words", True,
            "Add the trigger words 'fcsks fxhks fhyks' to prompts with a <hyperlora> tag that lack them",
            "checkbox"),
+    Option("hyperlora_likeness_infotext", True,
+           "Record each image's likeness to the applied identities in its infotext (HyperLoRA likeness)",
+           "checkbox", info="scans the final image for faces (after ADetailer); about 0.1-0.5 s per image"),
     Option("hyperlora_offload", "Auto (offload on GPUs under 16 GB)", "Hypernetwork on the GPU", "radio",
            {"choices": list(OFFLOAD_CHOICES)}, info="keeping it saves ~1 s per identity; offloading frees ~3 GB"),
     Option("hyperlora_det_size", 640, "Face detector input size (pixels)", "slider",
@@ -75,4 +78,5 @@ def service_config(opts, cmd_opts, webui_models_dir: str | os.PathLike, device: 
         allow_download=bool(option_value(opts, "hyperlora_allow_download")),
         default_weight=float(option_value(opts, "hyperlora_default_weight")),
         auto_trigger_words=bool(option_value(opts, "hyperlora_auto_trigger_words")),
+        likeness_infotext=bool(option_value(opts, "hyperlora_likeness_infotext")),
     )

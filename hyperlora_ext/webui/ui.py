@@ -42,6 +42,8 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None) -> list:
             grayscale = gr.Checkbox(value=False, label="Grayscale", elem_id=f"{eid}_grayscale")
             overwrite = gr.Checkbox(value=False, label="Replace an identity of the same name",
                                     elem_id=f"{eid}_overwrite")
+            drop_flagged = gr.Checkbox(value=False, label="Leave out photos that look like someone else",
+                                       elem_id=f"{eid}_drop_flagged")
         status = gr.HTML(elem_id=f"{eid}_status")
         with gr.Row():
             identity = gr.Dropdown(label="Identity", choices=names, value=_choice(names, None),
@@ -61,6 +63,11 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None) -> list:
             lora_overwrite = gr.Checkbox(value=False, label="Overwrite an existing file",
                                          elem_id=f"{eid}_lora_overwrite")
             save = gr.Button("Save as LoRA", elem_id=f"{eid}_save")
+        with gr.Row():  # identity algebra: a mix (0.6*alice + 0.4*bob) or a slider (smiling - neutral)
+            expression = gr.Textbox(label="Mix / slider", placeholder="0.6*alice + 0.4*bob, or smiling - neutral",
+                                    elem_id=f"{eid}_expression", max_lines=1)
+            mix_name = gr.Textbox(label="Name of the mix / slider", elem_id=f"{eid}_mix_name", max_lines=1)
+            mix = gr.Button("Create mix / slider", elem_id=f"{eid}_mix")
         with gr.Row():
             new_name = gr.Textbox(label="New name", elem_id=f"{eid}_new_name", max_lines=1)
             rename = gr.Button("Rename", elem_id=f"{eid}_rename")
@@ -71,13 +78,19 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None) -> list:
         names = panel.names()
         return gr.update(choices=names, value=_choice(names, selected))
 
-    def on_create(files, name, variant, remove_bg, grayscale, overwrite, progress=gr.Progress()):
+    def on_create(files, name, variant, remove_bg, grayscale, overwrite, drop, progress=gr.Progress()):
         images, text, created = panel.create(files, name, variant, remove_bg, grayscale, overwrite,
-                                             lambda f, d: progress(f, desc=d))
+                                             lambda f, d: progress(f, desc=d), drop_flagged=drop)
         return images, text, identity_update(created)
 
-    create.click(on_create, inputs=[files, name, variant, remove_bg, grayscale, overwrite],
+    create.click(on_create, inputs=[files, name, variant, remove_bg, grayscale, overwrite, drop_flagged],
                  outputs=[crops, status, identity], show_progress=True)
+
+    def on_mix(text, new, replace, selected):
+        status_html, created = panel.mix(text, new, replace)
+        return status_html, identity_update(created or selected)
+
+    mix.click(on_mix, inputs=[expression, mix_name, overwrite, identity], outputs=[status, identity])
 
     def on_refresh(selected):
         variants = service.variants()

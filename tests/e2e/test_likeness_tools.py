@@ -1,0 +1,116 @@
+"""End-to-end: the identity tools in the real WebUIs (A1111 and Forge) through the HTTP API —
+likeness in the infotext, the photo check at Create, mixes and sliders by tag, and the
+"HyperLoRA weight" X/Y/Z axis. Generations: 256x256, 2 steps, fixed seed (e2e_helpers.BASE).
+
+The ``webui`` fixture starts one server per host for this module; the models folder (and so the
+identity folder) is shared with the other e2e modules of the session, so the names here carry
+an ``lk_`` prefix and are created with ``overwrite``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from e2e_helpers import BASE, PLAIN, VARIANT, decode, encode, generate, same
+from face_pack import face_image
+from PIL import Image
+
+ALICE = [face_image(pattern=80, seed=s) for s in (1, 2)]
+STRANGER = face_image(pattern=-80, seed=9)
+BOB = [face_image(pattern=-80, seed=s) for s in (4, 5)]
+LIKENESS = "HyperLoRA likeness"
+
+
+def create(webui, name: str, images, **extra) -> dict:
+    r = webui.post("/hyperlora/v1/identities", {"name": name, "images": [encode(i) for i in images],
+                                                "variant": VARIANT, "overwrite": True, **extra})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+@pytest.fixture(scope="module")
+def people(webui) -> dict:
+    """lk_alice (from two photos of her and one of a stranger, left out) and lk_bob."""
+    return {"lk_alice": create(webui, "lk_alice", [*ALICE, STRANGER], drop_flagged=True),
+            "lk_bob": create(webui, "lk_bob", BOB)}
+
+
+def test_create_with_drop_flagged_returns_photo_check(webui, people):
+    alice = people["lk_alice"]
+    check = alice["photo_check"]
+    assert check["threshold"] == pytest.approx(0.3)
+    assert [p["name"] for p in check["photos"]] == ["images[0]", "images[1]", "images[2]"]
+    assert [p["flagged"] for p in check["photos"]] == [False, False, True]
+    assert check["photos"][0]["similarity"] > check["threshold"] > check["photos"][2]["similarity"]
+    assert len(alice["crops"]) == 2 and "left out" in alice["skipped"]["images[2]"]
+    assert len(people["lk_bob"]["photo_check"]["photos"]) == 2
+
+
+def test_img2img_records_likeness_per_image(webui, people):
+    """img2img of lk_alice's face at low denoising; the infotext of the image scores it. Random SDXL
+    weights (the VAE too) keep no face, so the generation inpaints only a corner away from the face
+    and the host pastes the photo back around it (overlay): the score comes from the final,
+    composited image. With the setting off the entry is gone (the setting is restored afterwards)."""
+    mask = Image.new("L", (256, 256), 0)
+    mask.paste(255, (200, 200, 256, 256))
+    init = {"init_images": [encode(face_image(size=(256, 256), pattern=80))], "mask": encode(mask),
+            "denoising_strength": 0.2}
+    _, info = generate(webui, f"{PLAIN} <hyperlora:lk_alice:1>", "img2img", **init)
+    infotext = info["infotexts"][0]
+    found = re.search(rf"{LIKENESS}: lk_alice (-?\d\.\d\d)(,|$|\n)", infotext)
+    assert found, infotext
+    assert float(found.group(1)) > 0.3, infotext  # her own face (same pattern as her photos)
+    r = webui.post("/sdapi/v1/options", {"hyperlora_likeness_infotext": False})
+    assert r.status_code == 200, r.text
+    try:
+        _, info = generate(webui, f"{PLAIN} <hyperlora:lk_alice:1>", "img2img", **init)
+    finally:
+        webui.post("/sdapi/v1/options", {"hyperlora_likeness_infotext": True})
+    assert LIKENESS not in info["infotexts"][0] and "HyperLoRA: lk_alice" in info["infotexts"][0]
+
+
+def axis_index(webui, label: str) -> int:
+    """Index of ``label`` in the txt2img X/Y/Z "X type" list, read from the host at test time.
+    Our axes are appended in ``on_before_ui`` after the host's own and those appended earlier:
+    A1111 1.10.1 lists 38 common + 4 txt2img-only axes, then built-in Hypertile's 9 (its own
+    on_before_ui, which runs first), so ours are 51-53; Forge lists 39 + 4, then its built-in
+    ControlNet's 11 (appended at import), so ours are 54-56 — other extensions shift them."""
+    infos = webui.get("/sdapi/v1/script-info").json()
+    xyz = next(s for s in infos if s["name"] == "x/y/z plot" and not s["is_img2img"])
+    return xyz["args"][0]["choices"].index(label)
+
+
+def test_xyz_weight_axis_equals_direct_generations(webui, people):
+    x_type = axis_index(webui, "HyperLoRA weight")
+    args = [x_type, "0, 1", [], 0, "", [], 0, "", [], False, True, False, False, False, False, False, 0,
+            False]  # x: HyperLoRA weight 0, 1; no y/z; no legend; include sub images
+    prompt = f"{PLAIN} <hyperlora:lk_alice:0.5>"
+    r = webui.post("/sdapi/v1/txt2img", {**BASE, "prompt": prompt, "script_name": "x/y/z plot", "script_args": args})
+    assert r.status_code == 200, r.text[:2000]
+    cells = [image for image in map(decode, r.json()["images"]) if image.shape == (256, 256, 3)]
+    zero, _ = generate(webui, f"{PLAIN} <hyperlora:lk_alice:0>")
+    one, _ = generate(webui, f"{PLAIN} <hyperlora:lk_alice:1>")
+    assert len(cells) == 2 and not same(zero, one)
+    assert same(cells[0], zero) and same(cells[1], one)
+
+
+def test_mix_and_slider_apply_by_tag(webui, people):
+    r = webui.post("/hyperlora/v1/identities/mix", {"name": "lk_mix", "expression": "0.5*lk_alice + 0.5*lk_bob",
+                                                    "overwrite": True})
+    assert r.status_code == 200, r.text
+    mix = r.json()
+    assert [p["name"] for p in mix["parents"]] == ["lk_alice", "lk_bob"]
+    r = webui.post("/hyperlora/v1/identities/mix", {"name": "lk_slider", "expression": "lk_alice - lk_bob",
+                                                    "overwrite": True})
+    assert r.status_code == 200, r.text
+    slider = r.json()
+    assert slider["options"]["algebra"] == "slider"
+    plain, _ = generate(webui, PLAIN)
+    mixed, mix_info = generate(webui, f"{PLAIN} <hyperlora:lk_mix:1>")
+    slid, slider_info = generate(webui, f"{PLAIN} <hyperlora:lk_slider:1>")
+    assert not same(mixed, plain) and not same(slid, plain) and not same(mixed, slid)
+    assert f"lk_mix ({mix['hash']}): 1, {VARIANT}" in mix_info["infotexts"][0]
+    assert f"lk_slider ({slider['hash']}): 1, {VARIANT}" in slider_info["infotexts"][0]
+    assert f"{LIKENESS}: lk_mix " in mix_info["infotexts"][0]  # a mix has a reference embedding: scored
+    assert LIKENESS not in slider_info["infotexts"][0]  # a slider has no reference embedding: no score
