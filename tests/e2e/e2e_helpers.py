@@ -49,3 +49,12 @@ def generate(webui, prompt: str, endpoint: str = "txt2img", **extra) -> tuple[np
 
 def same(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape == b.shape and np.array_equal(a, b)
+
+
+def xyz_cells(webui, x_type: int, x_values: str, prompt: str) -> list[np.ndarray]:
+    """A txt2img X/Y/Z plot along x only (axis index ``x_type``), sub images included: the cells."""
+    args = [x_type, x_values, [], 0, "", [], 0, "", [], False, True, False, False, False, False, False, 0,
+            False]  # x axis; no y/z; no legend; include sub images
+    r = webui.post("/sdapi/v1/txt2img", {**BASE, "prompt": prompt, "script_name": "x/y/z plot", "script_args": args})
+    assert r.status_code == 200, r.text[:2000]
+    return [image for image in map(decode, r.json()["images"]) if image.shape == (BASE["height"], BASE["width"], 3)]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from e2e_helpers import BASE, PLAIN, VARIANT, decode, encode, generate, same
+from e2e_helpers import PLAIN, VARIANT, encode, generate, same, xyz_cells
 from face_pack import face_image
 from PIL import Image
 
@@ -83,12 +83,7 @@ def axis_index(webui, label: str) -> int:
 
 def test_xyz_weight_axis_equals_direct_generations(webui, people):
     x_type = axis_index(webui, "HyperLoRA weight")
-    args = [x_type, "0, 1", [], 0, "", [], 0, "", [], False, True, False, False, False, False, False, 0,
-            False]  # x: HyperLoRA weight 0, 1; no y/z; no legend; include sub images
-    prompt = f"{PLAIN} <hyperlora:lk_alice:0.5>"
-    r = webui.post("/sdapi/v1/txt2img", {**BASE, "prompt": prompt, "script_name": "x/y/z plot", "script_args": args})
-    assert r.status_code == 200, r.text[:2000]
-    cells = [image for image in map(decode, r.json()["images"]) if image.shape == (256, 256, 3)]
+    cells = xyz_cells(webui, x_type, "0, 1", f"{PLAIN} <hyperlora:lk_alice:0.5>")
     zero, _ = generate(webui, f"{PLAIN} <hyperlora:lk_alice:0>")
     one, _ = generate(webui, f"{PLAIN} <hyperlora:lk_alice:1>")
     assert len(cells) == 2 and not same(zero, one)

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 import pytest
-from e2e_helpers import BASE, PHOTO, PLAIN, TIMINGS, TRIGGER, VARIANT, decode, encode, generate, same
+from e2e_helpers import PHOTO, PLAIN, TIMINGS, TRIGGER, VARIANT, encode, generate, same, xyz_cells
 from face_pack import face_image
 from PIL import Image
 
@@ -117,12 +117,7 @@ def test_script_args_apply_the_identity(webui, identities):
 def test_xyz_prompt_sr_switches_identities(webui, identities):
     """X/Y/Z plot, Prompt S/R alice -> bob: each cell applies its own identity."""
     prompt_sr = {"a1111": 7, "forge": 8}[webui.host]  # "Prompt S/R" in the host's txt2img axis list
-    args = [prompt_sr, "alice, bob", [], 0, "", [], 0, "", [], False, True, False, False, False, False, False, 0,
-            False]  # x: Prompt S/R; no y/z; no legend; include sub images
-    r = webui.post("/sdapi/v1/txt2img", {**BASE, "prompt": f"{PLAIN} <hyperlora:alice:1>",
-                                         "script_name": "x/y/z plot", "script_args": args})
-    assert r.status_code == 200, r.text[:2000]
-    cells = [image for image in map(decode, r.json()["images"]) if image.shape == (256, 256, 3)]
+    cells = xyz_cells(webui, prompt_sr, "alice, bob", f"{PLAIN} <hyperlora:alice:1>")
     alice, _ = generate(webui, f"{PLAIN} <hyperlora:alice:1>")
     bob, _ = generate(webui, f"{PLAIN} <hyperlora:bob:1>")
     assert len(cells) == 2 and not same(alice, bob)
