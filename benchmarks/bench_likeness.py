@@ -1,0 +1,72 @@
+"""Cost of the likeness score the WebUI adds to every image that applied an identity.
+
+    python benchmarks/bench_likeness.py [--dir DIR] [--size 1024] [--repeat 7] [--antelopev2 DIR]
+
+Times ``likeness.likeness`` (face detection + ArcFace on every face + cosine) on one generated-size
+image holding one face, for one and for four identities. By default the face models are the tests'
+synthetic antelopev2 pack (so the figure is the pipeline's overhead, not the real networks' cost);
+``--antelopev2`` points at a real pack for the real figure. ONNX Runtime's providers: CPU unless
+``--providers`` names others (e.g. CUDAExecutionProvider).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from face_pack import build_face_pack, face_image  # noqa: E402
+
+from hyperlora_ext.faces import FaceAnalyzer  # noqa: E402
+from hyperlora_ext.identity import Identity  # noqa: E402
+from hyperlora_ext.likeness import format_likeness, likeness  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dir", type=Path, default=Path("/tmp/hyperlora-bench/likeness"))
+    ap.add_argument("--antelopev2", type=Path, default=None, help="a real antelopev2 folder (default: synthetic)")
+    ap.add_argument("--size", type=int, default=1024, help="image side in pixels (SDXL: 1024)")
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--providers", default="CPUExecutionProvider")
+    args = ap.parse_args()
+    pack = args.antelopev2
+    if pack is None:
+        pack = args.dir / "antelopev2"
+        if not (pack / "glintr100.onnx").exists():
+            build_face_pack(pack)
+    analyzer = FaceAnalyzer(pack, providers=args.providers.split(","))
+    image = face_image((args.size, args.size), faces=[(args.size // 2, args.size // 2, args.size // 6)], seed=3)
+    _, embeddings = analyzer.all_embeddings(image)
+    if len(embeddings) == 0:
+        raise SystemExit("no face found in the benchmark image")
+    g = torch.Generator().manual_seed(0)
+    identities = {}
+    for i in range(4):
+        emb = torch.nn.functional.normalize(torch.from_numpy(embeddings[0]).float()
+                                            + 0.5 * torch.randn(512, generator=g), dim=0)
+        identities[f"person{i}"] = Identity(tokens=torch.zeros(8, 4), variant="bench", model_fingerprint="bench",
+                                            name=f"person{i}", embedding=emb)
+    print(f"face models: {pack} ({'synthetic' if args.antelopev2 is None else 'given'}), providers {args.providers}; "
+          f"image {args.size}x{args.size}, one face")
+    for n in (1, 4):
+        chosen = dict(list(identities.items())[:n])
+        likeness(analyzer, image, chosen)  # warm-up
+        times = []
+        for _ in range(args.repeat):
+            t = time.perf_counter()
+            scores = likeness(analyzer, image, chosen)
+            times.append(time.perf_counter() - t)
+        print(f"likeness, {n} identit{'y' if n == 1 else 'ies'}: {statistics.median(times) * 1000:.1f} ms per image "
+              f"(median of {args.repeat}; min {min(times) * 1000:.1f}) -> {format_likeness(scores)}")
+
+
+if __name__ == "__main__":
+    main()
