@@ -67,7 +67,8 @@ def test_img2img_records_likeness_per_image(webui, people):
         _, info = generate(webui, f"{PLAIN} <hyperlora:lk_alice:1>", "img2img", **init)
     finally:
         webui.post("/sdapi/v1/options", {"hyperlora_likeness_infotext": True})
-    assert LIKENESS not in info["infotexts"][0] and "HyperLoRA: lk_alice" in info["infotexts"][0]
+    assert LIKENESS not in info["infotexts"][0], info["infotexts"][0]
+    assert 'HyperLoRA: "lk_alice (' in info["infotexts"][0], info["infotexts"][0]  # the tag still applied
 
 
 def axis_index(webui, label: str) -> int:
