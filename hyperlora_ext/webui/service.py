@@ -9,9 +9,10 @@ on every call, so changes in the WebUI settings apply without a restart.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -284,9 +285,15 @@ class HyperLoRAService:
 
     def resolve(self, requests: Sequence[TagRequest]) -> Resolution:
         """Tags of one generation -> weights, warnings and infotext entries. Never raises for a
-        bad tag: unknown names, damaged files and missing models become warnings."""
+        bad tag: unknown names, damaged files and missing models become warnings.
+
+        The same identity tagged more than once (at the same Base-LoRA weight) is applied once at
+        the sum of the tags' weights, exactly what stacking the LoRAs would do, with a note saying
+        so; tags of one identity at different base weights apply side by side, which is that sum too.
+        """
         out = Resolution()
-        seen = set()
+        slots: dict[tuple[str, float], int] = {}  # (hash, base) -> index in out.weights
+        parts: dict[int, list[float]] = {}
         for req in requests:
             try:
                 identity = self.identity(req.name)
@@ -302,17 +309,27 @@ class HyperLoRAService:
                 out.warnings.append(f"HyperLoRA: {identity.name!r} has no Base-LoRA (the checkpoint "
                                     f"{identity.variant} provides none); base weight {base:g} ignored")
                 base = 0.0
-            if (identity.hash, base) in seen:
-                out.warnings.append(f"HyperLoRA: {identity.name!r} is tagged twice; the first tag is used")
+            slot = slots.get((identity.hash, base))
+            if slot is not None:
+                parts[slot].append(req.weight)
+                total = math.fsum(parts[slot])
+                out.weights[slot] = (replace(out.weights[slot][0], weight=total), out.weights[slot][1])
+                out.applied[slot] = replace(out.applied[slot], weight=total)
                 continue
-            seen.add((identity.hash, base))
             try:
                 weights = self.lora(identity, base)
             except HyperLoRAError as exc:
                 out.warnings.append(f"HyperLoRA: {exc}; tag ignored")
                 continue
+            slots[(identity.hash, base)] = len(out.weights)
+            parts[len(out.weights)] = [req.weight]
             out.weights.append((req, weights))
             out.applied.append(Applied(identity.name, identity.hash, req.weight, base, identity.variant))
+        for slot, weights_of_tags in parts.items():
+            if len(weights_of_tags) > 1:
+                sums = " + ".join(f"{w:g}" for w in weights_of_tags)
+                out.warnings.append(f"HyperLoRA: {out.applied[slot].name!r} is tagged {len(weights_of_tags)} times; "
+                                    f"applied once at the sum of the weights, {sums} = {out.applied[slot].weight:g}")
         return out
 
     def save_lora(self, name: str, lora_dir: str | Path, file_name: str | None = None, base: float = 0.0,
