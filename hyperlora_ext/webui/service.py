@@ -20,7 +20,7 @@ import torch
 
 from ..checkpoint import inspect_checkpoint
 from ..engine import HyperLoRAModel, Prediction
-from ..errors import HyperLoRAError, MissingModelsError
+from ..errors import DownloadError, HyperLoRAError, MissingModelsError
 from ..files import path_in, safe_name
 from ..identity import Identity
 from ..identity_algebra import combine, parse_mix
@@ -127,7 +127,8 @@ class HyperLoRAService:
     # ---- model ---------------------------------------------------------------------------
     def model(self, variant: str | None = None, progress: Progress = _no_progress) -> HyperLoRAModel:
         """The loaded model of ``variant`` (default: the first on disk); loads, and downloads
-        missing files on first use when allowed. Raises ``MissingModelsError`` otherwise."""
+        missing or damaged files on first use when allowed (``progress`` shows the download per
+        chunk). Raises ``MissingModelsError`` otherwise (``DownloadError`` when the download failed)."""
         cfg = self.config
         locs = self.locations
         variant = variant or self.variants()[0]
@@ -136,17 +137,20 @@ class HyperLoRAService:
             if self._model is not None and self._model_key == key:
                 self._model.set_offload(cfg.offload)
                 return self._model
-            if locs.missing_files(variant):
+            if locs.missing_files(variant) or locs.damaged_files(variant):
                 if not cfg.allow_download:
                     locs.check(variant)  # raises with the list of files and folders
-                progress(0.05, f"Downloading HyperLoRA model files ({variant}), first use only")
+                progress(0.0, f"Downloading HyperLoRA model files ({variant}), first use only")
                 try:
-                    download_models(locs, variant, progress=True)
+                    download_models(locs, variant, progress=True, on_progress=progress)
+                except DownloadError:
+                    raise  # says why and lists what is still missing
                 except Exception as exc:
                     raise MissingModelsError(
                         f"First-use download of {variant} failed ({exc}). Download the files by hand:\n"
                         + "\n".join(f"  - {f} (from {r}) -> {d}" for f, d, r in locs.missing_files(variant)),
                         [(f, str(d)) for f, d, _ in locs.missing_files(variant)]) from exc
+                locs.check(variant)  # never load what is still missing or damaged
             progress(0.15, f"Loading HyperLoRA ({variant})")
             self.unload()
             spec = inspect_checkpoint(locs.variant_dir(variant))
