@@ -1,7 +1,8 @@
 """The explicit first-use download from the Hugging Face hub, and the check of model files.
 
-Only the files asked for are fetched (``huggingface_hub.hf_hub_download`` into their folders; an
-interrupted transfer is resumed with a byte range, or restarted when the server ignores ranges).
+Only the files asked for are fetched (``huggingface_hub.hf_hub_download`` into their folders; a
+transfer cut off is tried again up to ``ATTEMPTS`` times, which huggingface_hub resumes with a byte
+range from what it received, or restarts when the server ignores ranges).
 Progress goes to the console bars and, per received chunk, to an optional callback. Every
 downloaded file is checked against the hub's size and sha256 and its own structure before it is
 kept: a damaged one is deleted and named in the error, never loaded. ``huggingface_hub`` is imported
@@ -25,6 +26,7 @@ from .errors import DownloadError
 
 Progress = Callable[[float, str], None]
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+ATTEMPTS = 3  # per file; huggingface_hub resumes each from the bytes already received
 
 
 @dataclass(frozen=True)
@@ -151,11 +153,19 @@ def fetch(files: list[RemoteFile], endpoint: str | None = None, on_progress: Pro
             kwargs["tqdm_class"] = Bar
         if f.path in force:
             kwargs["force_download"] = True
-        try:
-            local = Path(hub.hf_hub_download(**kwargs))
-        except Exception as exc:
-            raise DownloadError(f"downloading {f.remote} from {f.repo} at {endpoint} failed ({_reason(exc)}); "
-                                "run the download again (finished files are kept)") from exc
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                local = Path(hub.hf_hub_download(**kwargs))
+                break
+            except (HfHubHTTPError, PermissionError) as exc:  # an answer, not a broken transfer
+                raise DownloadError(f"downloading {f.remote} from {f.repo} at {endpoint} failed "
+                                    f"({_reason(exc)})") from exc
+            except Exception as exc:  # connection lost mid-file: go on from what was received
+                if attempt == ATTEMPTS:
+                    raise DownloadError(f"downloading {f.remote} from {f.repo} at {endpoint} failed "
+                                        f"{ATTEMPTS} times ({_reason(exc)}); run the download again "
+                                        "(finished files are kept)") from exc
+                state["current"] = 0
         problem = _problem(local, metas[f])
         if problem:
             local.unlink(missing_ok=True)
