@@ -12,15 +12,17 @@ moment, else the hub's default.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import json
 import os
 import re
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from .errors import DownloadError
 
@@ -138,24 +140,26 @@ def fetch(files: list[RemoteFile], endpoint: str | None = None, on_progress: Pro
                f"Downloading {f.remote} ({i + 1}/{len(files)}): {got / 1e6:.1f} of {total / 1e6:.1f} MB")
 
     class Bar(hub_tqdm):  # the console bar, plus every chunk to the callback
+        def __init__(self, *args, **kwargs) -> None:
+            state["current"] = int(kwargs.get("initial") or 0)  # a resumed transfer starts there
+            super().__init__(*args, **kwargs)
+
         def update(self, n: float | None = 1) -> bool | None:
             state["current"] += int(n or 0)
             show()
             return super().update(n)
 
-    params = inspect.signature(hub.hf_hub_download).parameters
     done = []
     for i, f in enumerate(files):
         state["index"], state["current"] = i, 0
         show()
         kwargs = {"repo_id": f.repo, "filename": f.remote, "local_dir": str(f.local_dir), "endpoint": endpoint}
-        if "tqdm_class" in params:
-            kwargs["tqdm_class"] = Bar
         if f.path in force:
             kwargs["force_download"] = True
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                local = Path(hub.hf_hub_download(**kwargs))
+                with _progress_bars(hub.hf_hub_download, Bar) as bar_kwargs:
+                    local = Path(hub.hf_hub_download(**kwargs, **bar_kwargs))
                 break
             except (HfHubHTTPError, PermissionError) as exc:  # an answer, not a broken transfer
                 raise DownloadError(f"downloading {f.remote} from {f.repo} at {endpoint} failed "
@@ -176,6 +180,31 @@ def fetch(files: list[RemoteFile], endpoint: str | None = None, on_progress: Pro
         done.append(local)
     report(1.0, f"Downloaded {len(done)} file(s), {total / 1e6:.1f} MB")
     return done
+
+
+_PATCH_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _progress_bars(download: Callable, bar: type) -> Iterator[dict]:
+    """Extra ``hf_hub_download`` arguments that send its progress bar through ``bar``: the
+    ``tqdm_class`` parameter (huggingface_hub >= 1.0); older versions (the WebUIs ship 0.26 and
+    0.36) take their bar class from ``file_download.tqdm``, which is swapped for the call."""
+    if "tqdm_class" in inspect.signature(download).parameters:
+        yield {"tqdm_class": bar}
+        return
+    from huggingface_hub import file_download
+
+    original = getattr(file_download, "tqdm", None)
+    if not isinstance(original, type) or not issubclass(bar, original):
+        yield {}  # unknown layout: console bars only, progress per file
+        return
+    with _PATCH_LOCK:
+        file_download.tqdm = bar
+        try:
+            yield {}
+        finally:
+            file_download.tqdm = original
 
 
 def _problem(path: Path, meta) -> str | None:

@@ -24,7 +24,7 @@ from hub_server import HubServer
 from safetensors.torch import save as safetensors_bytes
 
 from hyperlora_ext import DownloadError, MissingModelsError, ModelLocations, download_models
-from hyperlora_ext.download import verify_file
+from hyperlora_ext.download import RemoteFile, fetch, verify_file
 from hyperlora_ext.faces import ANTELOPEV2_FILES
 from hyperlora_ext.models import ANTELOPEV2_REPO, CLIP_REPO, DEFAULT_VARIANT, HYPERLORA_REPO
 from hyperlora_ext.webui.panel import HostHooks, Panel
@@ -132,6 +132,23 @@ def test_interrupted_download_resumes_or_restarts(locs, hub, ignore_range):
     assert calls[-1] == 1.0 and max(calls) == 1.0
     assert calls == sorted(calls) or ignore_range  # a restart steps back to the file's start
     assert not list(locs.root.rglob("*.incomplete"))
+
+
+def test_progress_follows_the_bytes_of_a_large_file(tmp_path):
+    """A 25 MB file reports its received bytes while it downloads (10 MB chunks), not only its end;
+    with huggingface_hub < 1.0 too (its bar class is swapped for the call, then restored)."""
+    from huggingface_hub import file_download
+
+    big = safetensors_bytes({"w": torch.randn(6 << 20, generator=torch.Generator().manual_seed(1))})
+    bar_class = getattr(file_download, "tqdm", None)
+    with HubServer() as hub:
+        hub.add("o/r", "v/big.safetensors", big)
+        calls = []
+        fetch([RemoteFile("o/r", "v/big.safetensors", tmp_path)], hub.url, lambda f, d: calls.append((f, d)))
+    inside = [f for f, d in calls if 0 < f < 1]
+    assert len(inside) >= 2 and inside == sorted(inside), calls
+    assert calls[-2][1] == "Downloading v/big.safetensors (1/1): 25.2 of 25.2 MB" and calls[-1][0] == 1.0
+    assert getattr(file_download, "tqdm", None) is bar_class and (tmp_path / "v/big.safetensors").read_bytes() == big
 
 
 def test_corrupt_download_is_deleted_and_named(locs, hub, hub_files):
