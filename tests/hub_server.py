@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -50,6 +51,7 @@ class HubServer:
     files: dict[tuple[str, str], Served] = field(default_factory=dict)
     log: list[Request] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
+    _connections: set = field(default_factory=set)
 
     def add(self, repo: str, path: str, data: bytes) -> Served:
         self.files[(repo, path)] = served = Served(data)
@@ -78,6 +80,10 @@ class HubServer:
 
             def log_message(self, *args) -> None:  # quiet
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                hub._connections.add(self.connection)
 
             def do_HEAD(self) -> None:
                 self._answer(body=False)
@@ -131,3 +137,9 @@ class HubServer:
         assert self._server is not None
         self._server.shutdown()
         self._server.server_close()
+        for conn in self._connections:  # kept-alive connections too: the server is really gone
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._connections.clear()
