@@ -17,7 +17,7 @@ import torch
 
 from .checkpoint import CheckpointSpec, inspect_checkpoint
 from .engine import HyperLoRAModel, Prediction
-from .errors import CheckpointError, HyperLoRAError, ImageError, MissingModelsError, NoFaceError
+from .errors import CheckpointError, DownloadError, HyperLoRAError, ImageError, MissingModelsError, NoFaceError
 from .identity import Identity
 from .images import load_image
 from .lora import lora_metadata, merge_loras, save_lora
@@ -25,7 +25,8 @@ from .models import DEFAULT_VARIANT, VARIANTS, ModelLocations, download_models, 
 
 __version__ = "0.1.0"
 __all__ = [
-    "CheckpointError", "CheckpointSpec", "DEFAULT_VARIANT", "HyperLoRAError", "HyperLoRAModel", "Identity",
+    "CheckpointError", "CheckpointSpec", "DEFAULT_VARIANT", "DownloadError", "HyperLoRAError", "HyperLoRAModel",
+    "Identity",
     "ImageError", "MissingModelsError", "ModelLocations", "NoFaceError", "Prediction", "VARIANTS",
     "download_models", "inspect_checkpoint", "load_image", "load_model", "lora_metadata", "merge_loras",
     "save_lora",

@@ -19,6 +19,14 @@ class MissingModelsError(HyperLoRAError):
         self.missing = missing
 
 
+class DownloadError(MissingModelsError):
+    """The first-use download failed (offline, no permission, a damaged file); the message says why
+    and, from ``download_models``, lists what is still missing and where it goes."""
+
+    def __init__(self, message: str, missing: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message, missing or [])
+
+
 class ImageError(HyperLoRAError):
     """An input image cannot be used (not an image, too large, unreadable)."""
 

@@ -7,7 +7,7 @@ Default layout (the official README's, under the WebUI ``models`` folder)::
     models/hyper_lora/clip_processor/clip_vit_large_14_processor/  preprocessor_config.json
     models/insightface/models/antelopev2/                          *.onnx
 
-Nothing here touches the network unless ``download_models`` is called.
+Nothing here touches the network unless ``download_models`` is called (``download.py``).
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
 from .checkpoint import ID_PROJECTOR_FILE, MODULES_FILE, MODULES_JSON, RESAMPLER_FILE, is_checkpoint_folder
-from .errors import MissingModelsError
+from .download import Progress, verify_file
+from .errors import DownloadError, MissingModelsError
 from .faces import ANTELOPEV2_FILES
 
 log = logging.getLogger(__name__)
@@ -87,44 +87,72 @@ class ModelLocations:
     def missing_files(self, variant: str) -> list[tuple[str, Path, str]]:
         return [(f, d, r) for f, d, r in self.required_files(variant) if not (d / f).is_file()]
 
+    def damaged_files(self, variant: str) -> list[tuple[str, Path, str, str]]:
+        """(file, folder, repo, problem) for present files that are truncated or damaged (reads
+        headers only: safetensors sizes, json syntax, empty files)."""
+        out = []
+        for f, d, r in self.required_files(variant):
+            problem = verify_file(d / f) if (d / f).is_file() else None
+            if problem:
+                out.append((f, d, r, problem))
+        return out
+
+    def listing(self, variant: str) -> str:
+        """What is still missing or damaged and where it goes, one line each ('' when complete)."""
+        lines = [f"  - {f} (from {r}) -> {d}" for f, d, r in self.missing_files(variant)]
+        lines += [f"  - {f} (from {r}) -> {d}: {p}" for f, d, r, p in self.damaged_files(variant)]
+        return "\n".join(lines)
+
     def check(self, variant: str) -> None:
-        """Raise ``MissingModelsError`` listing each missing file and where it goes."""
+        """Raise ``MissingModelsError`` listing each missing or damaged file and where it goes."""
         missing = self.missing_files(variant)
-        if missing:
-            lines = "\n".join(f"  - {f} (from {r}) -> {d}" for f, d, r in missing)
+        damaged = self.damaged_files(variant)
+        if missing or damaged:
+            what = "missing" if not damaged else "damaged" if not missing else "missing or damaged"
             raise MissingModelsError(
-                f"HyperLoRA model files are missing:\n{lines}\nDownload them to those folders, or allow "
-                "the first-use download (needs internet access).", [(f, str(d)) for f, d, _ in missing])
+                f"HyperLoRA model files are {what}:\n{self.listing(variant)}\nDownload them to those folders "
+                "(replacing damaged ones), or allow the first-use download (needs internet access).",
+                [(f, str(d)) for f, d, _ in missing] + [(f, str(d)) for f, d, _, _ in damaged])
 
 
 def download_models(locations: ModelLocations, variant: str = DEFAULT_VARIANT, progress: bool = True,
-                    downloader: Callable[..., str] | None = None) -> list[Path]:
-    """Download the missing files of ``variant`` from the Hugging Face hub; returns new paths.
+                    on_progress: Progress | None = None, endpoint: str | None = None) -> list[Path]:
+    """Download the missing (or damaged) files of ``variant`` from the Hugging Face hub; returns
+    the new paths.
 
-    Explicit only (never at import or install). ``progress=False`` hides the progress bars.
-    ``downloader`` defaults to ``huggingface_hub.hf_hub_download``.
+    Explicit only (never at import or install). ``progress=False`` hides the console bars;
+    ``on_progress(fraction, text)`` is called for every received chunk. ``endpoint``: the hub
+    address (default ``$HF_ENDPOINT``, else huggingface.co). Raises ``DownloadError`` (a
+    ``MissingModelsError`` listing what is still missing) when offline, when a folder cannot be
+    written, or when a downloaded file is damaged (it is deleted, never loaded).
     """
-    if downloader is None:
-        from huggingface_hub import hf_hub_download as downloader
+    from .download import RemoteFile, fetch
+
+    damaged = {d / f for f, d, _, _ in locations.damaged_files(variant)}
+    todo = []
+    for name, folder, repo in locations.missing_files(variant) + [
+            (f, d, r) for f, d, r, _ in locations.damaged_files(variant)]:
+        if repo == HYPERLORA_REPO:  # the hub repo holds one folder per variant
+            todo.append(RemoteFile(repo, f"{variant}/{name}", folder.parent))
+        else:
+            todo.append(RemoteFile(repo, name, folder))
     try:
         from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
     except ImportError:  # very old huggingface_hub
         disable_progress_bars = enable_progress_bars = lambda: None  # noqa: E731
     if not progress:
         disable_progress_bars()
-    done = []
     try:
-        for name, folder, repo in locations.missing_files(variant):
-            folder.mkdir(parents=True, exist_ok=True)
-            if repo == HYPERLORA_REPO:  # the hub repo holds one folder per variant
-                local = downloader(repo_id=repo, filename=f"{variant}/{name}", local_dir=str(folder.parent))
-            else:
-                local = downloader(repo_id=repo, filename=name, local_dir=str(folder))
-            log.info("HyperLoRA: downloaded %s", local)
-            done.append(Path(local))
+        done = fetch(todo, endpoint, on_progress, frozenset(damaged))
+    except DownloadError as exc:
+        missing = locations.missing_files(variant)
+        raise DownloadError(f"HyperLoRA download failed: {exc}\n{locations.listing(variant)}",
+                            [(f, str(d)) for f, d, _ in missing]) from exc
     finally:
         if not progress:
             enable_progress_bars()
+    for path in done:
+        log.info("HyperLoRA: downloaded %s", path)
     return done
 
 

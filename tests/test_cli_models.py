@@ -1,4 +1,4 @@
-"""CLI, model locations, first-use download (with an injected downloader), dtype policy, file names."""
+"""CLI, model locations, dtype policy, file names (the first-use download: test_download.py)."""
 
 import os
 import subprocess
@@ -10,9 +10,9 @@ import torch
 from face_pack import face_image
 from safetensors import safe_open
 
-from hyperlora_ext import MissingModelsError, ModelLocations, download_models
+from hyperlora_ext import MissingModelsError, ModelLocations
 from hyperlora_ext.files import atomic_write, path_in, safe_name
-from hyperlora_ext.models import HYPERLORA_REPO, resolve_precision
+from hyperlora_ext.models import resolve_precision
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,23 +64,6 @@ def test_locations_and_missing_files(tmp_path, locations):
     assert len(err.value.missing) == 4 + 3 + 3
     with pytest.raises(ValueError):
         empty.variant_dir("../../etc")
-
-
-def test_download_puts_files_where_they_belong(tmp_path):
-    calls = []
-
-    def fake_download(repo_id, filename, local_dir):
-        calls.append((repo_id, filename))
-        path = Path(local_dir) / filename
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"x")
-        return str(path)
-
-    locs = ModelLocations.under(tmp_path)
-    got = download_models(locs, "sdxl_hyper_id_lora_v1_edit", progress=False, downloader=fake_download)
-    assert len(got) == 10 and locs.missing_files("sdxl_hyper_id_lora_v1_edit") == []
-    assert (HYPERLORA_REPO, "sdxl_hyper_id_lora_v1_edit/resampler.safetensors") in calls
-    assert download_models(locs, "sdxl_hyper_id_lora_v1_edit", downloader=fake_download) == []  # nothing missing
 
 
 def test_precision_policy():

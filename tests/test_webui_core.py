@@ -201,8 +201,8 @@ def test_resolve_turns_problems_into_warnings(service, alice):
     res = service.resolve([TagRequest("nobody", 1.0), TagRequest("alice", 0.5, 0.4), TagRequest("alice", 0.9)])
     assert "no identity named 'nobody'" in res.warnings[0] and "known: alice" in res.warnings[0]
     assert "has no Base-LoRA" in res.warnings[1]
-    assert "tagged twice" in res.warnings[2]
-    assert [(r.weight, w.base) for r, w in res.weights] == [(0.5, 0.0)]
+    assert "tagged 2 times; applied once at the sum of the weights, 0.5 + 0.9 = 1.4" in res.warnings[2]
+    assert [(r.weight, w.base) for r, w in res.weights] == [(1.4, 0.0)]
 
 
 def test_identity_from_other_weights_is_refused(service, alice, tmp_path, models_dir):

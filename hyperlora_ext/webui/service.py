@@ -9,9 +9,10 @@ on every call, so changes in the WebUI settings apply without a restart.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -19,7 +20,7 @@ import torch
 
 from ..checkpoint import inspect_checkpoint
 from ..engine import HyperLoRAModel, Prediction
-from ..errors import HyperLoRAError, MissingModelsError
+from ..errors import DownloadError, HyperLoRAError, MissingModelsError
 from ..files import path_in, safe_name
 from ..identity import Identity
 from ..identity_algebra import combine, parse_mix
@@ -126,7 +127,8 @@ class HyperLoRAService:
     # ---- model ---------------------------------------------------------------------------
     def model(self, variant: str | None = None, progress: Progress = _no_progress) -> HyperLoRAModel:
         """The loaded model of ``variant`` (default: the first on disk); loads, and downloads
-        missing files on first use when allowed. Raises ``MissingModelsError`` otherwise."""
+        missing or damaged files on first use when allowed (``progress`` shows the download per
+        chunk). Raises ``MissingModelsError`` otherwise (``DownloadError`` when the download failed)."""
         cfg = self.config
         locs = self.locations
         variant = variant or self.variants()[0]
@@ -135,17 +137,20 @@ class HyperLoRAService:
             if self._model is not None and self._model_key == key:
                 self._model.set_offload(cfg.offload)
                 return self._model
-            if locs.missing_files(variant):
+            if locs.missing_files(variant) or locs.damaged_files(variant):
                 if not cfg.allow_download:
                     locs.check(variant)  # raises with the list of files and folders
-                progress(0.05, f"Downloading HyperLoRA model files ({variant}), first use only")
+                progress(0.0, f"Downloading HyperLoRA model files ({variant}), first use only")
                 try:
-                    download_models(locs, variant, progress=True)
+                    download_models(locs, variant, progress=True, on_progress=progress)
+                except DownloadError:
+                    raise  # says why and lists what is still missing
                 except Exception as exc:
                     raise MissingModelsError(
                         f"First-use download of {variant} failed ({exc}). Download the files by hand:\n"
                         + "\n".join(f"  - {f} (from {r}) -> {d}" for f, d, r in locs.missing_files(variant)),
                         [(f, str(d)) for f, d, _ in locs.missing_files(variant)]) from exc
+                locs.check(variant)  # never load what is still missing or damaged
             progress(0.15, f"Loading HyperLoRA ({variant})")
             self.unload()
             spec = inspect_checkpoint(locs.variant_dir(variant))
@@ -284,9 +289,15 @@ class HyperLoRAService:
 
     def resolve(self, requests: Sequence[TagRequest]) -> Resolution:
         """Tags of one generation -> weights, warnings and infotext entries. Never raises for a
-        bad tag: unknown names, damaged files and missing models become warnings."""
+        bad tag: unknown names, damaged files and missing models become warnings.
+
+        The same identity tagged more than once (at the same Base-LoRA weight) is applied once at
+        the sum of the tags' weights, exactly what stacking the LoRAs would do, with a note saying
+        so; tags of one identity at different base weights apply side by side, which is that sum too.
+        """
         out = Resolution()
-        seen = set()
+        slots: dict[tuple[str, float], int] = {}  # (hash, base) -> index in out.weights
+        parts: dict[int, list[float]] = {}
         for req in requests:
             try:
                 identity = self.identity(req.name)
@@ -302,17 +313,27 @@ class HyperLoRAService:
                 out.warnings.append(f"HyperLoRA: {identity.name!r} has no Base-LoRA (the checkpoint "
                                     f"{identity.variant} provides none); base weight {base:g} ignored")
                 base = 0.0
-            if (identity.hash, base) in seen:
-                out.warnings.append(f"HyperLoRA: {identity.name!r} is tagged twice; the first tag is used")
+            slot = slots.get((identity.hash, base))
+            if slot is not None:
+                parts[slot].append(req.weight)
+                total = math.fsum(parts[slot])
+                out.weights[slot] = (replace(out.weights[slot][0], weight=total), out.weights[slot][1])
+                out.applied[slot] = replace(out.applied[slot], weight=total)
                 continue
-            seen.add((identity.hash, base))
             try:
                 weights = self.lora(identity, base)
             except HyperLoRAError as exc:
                 out.warnings.append(f"HyperLoRA: {exc}; tag ignored")
                 continue
+            slots[(identity.hash, base)] = len(out.weights)
+            parts[len(out.weights)] = [req.weight]
             out.weights.append((req, weights))
             out.applied.append(Applied(identity.name, identity.hash, req.weight, base, identity.variant))
+        for slot, weights_of_tags in parts.items():
+            if len(weights_of_tags) > 1:
+                sums = " + ".join(f"{w:g}" for w in weights_of_tags)
+                out.warnings.append(f"HyperLoRA: {out.applied[slot].name!r} is tagged {len(weights_of_tags)} times; "
+                                    f"applied once at the sum of the weights, {sums} = {out.applied[slot].weight:g}")
         return out
 
     def save_lora(self, name: str, lora_dir: str | Path, file_name: str | None = None, base: float = 0.0,

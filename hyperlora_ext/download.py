@@ -1,0 +1,218 @@
+"""The explicit first-use download from the Hugging Face hub, and the check of model files.
+
+Only the files asked for are fetched (``huggingface_hub.hf_hub_download`` into their folders; a
+transfer cut off is tried again up to ``ATTEMPTS`` times, which huggingface_hub resumes with a byte
+range from what it received, or restarts when the server ignores ranges).
+Progress goes to the console bars and, per received chunk, to an optional callback. Every
+downloaded file is checked against the hub's size and sha256 and its own structure before it is
+kept: a damaged one is deleted and named in the error, never loaded. ``huggingface_hub`` is imported
+only when a download starts; the hub address is ``endpoint``, else ``$HF_ENDPOINT`` read at that
+moment, else the hub's default.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import inspect
+import json
+import os
+import re
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .errors import DownloadError
+
+Progress = Callable[[float, str], None]
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+ATTEMPTS = 3  # per file; huggingface_hub resumes each from the bytes already received
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """``remote`` in hub repo ``repo``, landing at ``local_dir / remote``."""
+
+    repo: str
+    remote: str
+    local_dir: Path
+
+    @property
+    def path(self) -> Path:
+        return self.local_dir / self.remote
+
+
+def verify_file(path: Path) -> str | None:
+    """Why ``path`` is not a complete model file (reads headers only), or None when it looks whole.
+
+    safetensors: the header must parse and describe exactly the bytes that follow it; json: must
+    parse; anything else: must not be empty."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if size == 0:
+        return "is empty"
+    if path.suffix == ".safetensors":
+        try:
+            with open(path, "rb") as f:
+                n = int.from_bytes(f.read(8), "little")
+                if not 0 < n <= min(size - 8, 100 << 20):
+                    return "is not a complete safetensors file (its header does not fit the file)"
+                header = json.loads(f.read(n))
+            header.pop("__metadata__", None)
+            end = max((int(v["data_offsets"][1]) for v in header.values()), default=0)
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+            return f"has a damaged safetensors header ({exc})"
+        if 8 + n + end != size:
+            return f"is truncated or damaged: {size} bytes, its header describes {8 + n + end}"
+    elif path.suffix == ".json":
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            return f"is not valid JSON, truncated or damaged ({exc})"
+    return None
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_writable(folders: set[Path]) -> None:
+    """Create each folder and write a temporary file there; ``DownloadError`` naming the first
+    folder that cannot be written."""
+    for folder in sorted(folders):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as exc:
+            raise DownloadError(
+                f"cannot write to {folder} ({exc.strerror or exc}): the download needs a models folder it may "
+                "write to; fix the folder's permissions or choose another models folder (WebUI: "
+                "--hyperlora-models-dir or Settings -> HyperLoRA; CLI: --models-dir)") from exc
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def fetch(files: list[RemoteFile], endpoint: str | None = None, on_progress: Progress | None = None,
+          force: frozenset[Path] = frozenset()) -> list[Path]:
+    """Download ``files`` (``force``: replace these even if present); returns their paths.
+
+    Raises ``DownloadError`` when the hub cannot be reached, a file is not on it, a folder cannot
+    be written or a downloaded file is damaged (deleted first)."""
+    if not files:
+        return []
+    import huggingface_hub as hub
+    from huggingface_hub import constants
+    from huggingface_hub.utils import HfHubHTTPError
+    from huggingface_hub.utils import tqdm as hub_tqdm
+
+    endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+    check_writable({f.path.parent for f in files} | {f.local_dir for f in files})
+    metas = {}
+    for f in files:  # one HEAD each: sizes for the progress, sha256 for the check
+        try:
+            metas[f] = hub.get_hf_file_metadata(hub.hf_hub_url(f.repo, f.remote, endpoint=endpoint))
+        except HfHubHTTPError as exc:
+            raise DownloadError(f"{f.remote} is not available from {f.repo} at {endpoint} ({_reason(exc)})") from exc
+        except Exception as exc:
+            raise DownloadError(f"cannot reach the Hugging Face hub at {endpoint} ({_reason(exc)}); check the "
+                                "internet connection (or HF_ENDPOINT)") from exc
+    total = sum(m.size or 0 for m in metas.values())
+    report = on_progress or (lambda fraction, desc: None)
+    state = {"done": 0, "current": 0, "index": 0}
+
+    def show() -> None:
+        i = state["index"]
+        f = files[i]
+        got = state["done"] + max(0, min(state["current"], metas[f].size or 0))
+        report(got / total if total else i / len(files),
+               f"Downloading {f.remote} ({i + 1}/{len(files)}): {got / 1e6:.1f} of {total / 1e6:.1f} MB")
+
+    class Bar(hub_tqdm):  # the console bar, plus every chunk to the callback
+        def __init__(self, *args, **kwargs) -> None:
+            state["current"] = int(kwargs.get("initial") or 0)  # a resumed transfer starts there
+            super().__init__(*args, **kwargs)
+
+        def update(self, n: float | None = 1) -> bool | None:
+            state["current"] += int(n or 0)
+            show()
+            return super().update(n)
+
+    done = []
+    for i, f in enumerate(files):
+        state["index"], state["current"] = i, 0
+        show()
+        kwargs = {"repo_id": f.repo, "filename": f.remote, "local_dir": str(f.local_dir), "endpoint": endpoint}
+        if f.path in force:
+            kwargs["force_download"] = True
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                with _progress_bars(hub.hf_hub_download, Bar) as bar_kwargs:
+                    local = Path(hub.hf_hub_download(**kwargs, **bar_kwargs))
+                break
+            except (HfHubHTTPError, PermissionError) as exc:  # an answer, not a broken transfer
+                raise DownloadError(f"downloading {f.remote} from {f.repo} at {endpoint} failed "
+                                    f"({_reason(exc)})") from exc
+            except Exception as exc:  # connection lost mid-file: go on from what was received
+                if attempt == ATTEMPTS:
+                    raise DownloadError(f"downloading {f.remote} from {f.repo} at {endpoint} failed "
+                                        f"{ATTEMPTS} times ({_reason(exc)}); run the download again "
+                                        "(finished files are kept)") from exc
+                state["current"] = 0
+        problem = _problem(local, metas[f])
+        if problem:
+            local.unlink(missing_ok=True)
+            raise DownloadError(f"{local}: the downloaded file {problem}; it was deleted and nothing was loaded. "
+                                "Run the download again")
+        state["done"] += metas[f].size or 0
+        state["current"] = 0
+        done.append(local)
+    report(1.0, f"Downloaded {len(done)} file(s), {total / 1e6:.1f} MB")
+    return done
+
+
+_PATCH_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _progress_bars(download: Callable, bar: type) -> Iterator[dict]:
+    """Extra ``hf_hub_download`` arguments that send its progress bar through ``bar``: the
+    ``tqdm_class`` parameter (huggingface_hub >= 1.0); older versions (the WebUIs ship 0.26 and
+    0.36) take their bar class from ``file_download.tqdm``, which is swapped for the call."""
+    if "tqdm_class" in inspect.signature(download).parameters:
+        yield {"tqdm_class": bar}
+        return
+    from huggingface_hub import file_download
+
+    original = getattr(file_download, "tqdm", None)
+    if not isinstance(original, type) or not issubclass(bar, original):
+        yield {}  # unknown layout: console bars only, progress per file
+        return
+    with _PATCH_LOCK:
+        file_download.tqdm = bar
+        try:
+            yield {}
+        finally:
+            file_download.tqdm = original
+
+
+def _problem(path: Path, meta) -> str | None:
+    """What is wrong with a downloaded file given the hub's metadata, or None."""
+    size = path.stat().st_size
+    if meta.size is not None and size != meta.size:
+        return f"has {size} bytes where the hub has {meta.size} (truncated)"
+    etag = (meta.etag or "").strip('"')
+    if _SHA256.fullmatch(etag) and sha256_of(path) != etag:
+        return "does not match the hub's sha256 (damaged in transfer)"
+    return verify_file(path)
