@@ -20,6 +20,7 @@ from typing import Callable, ContextManager
 from PIL import Image
 
 from ..errors import HyperLoRAError, NoFaceError
+from ..identity import Identity
 from ..photo_check import PhotoCheck
 from .service import HyperLoRAService, Progress
 from .tags import TAG, format_tag
@@ -89,6 +90,19 @@ def captioned(crops: list[Image.Image], check: PhotoCheck, dropped: bool) -> lis
     if len(used) != len(crops):
         return [(c, "") for c in crops]
     return [(c, f"{p.name}: {p.similarity:.2f}" + (" (flagged)" if p.flagged else "")) for c, p in zip(crops, used)]
+
+
+def identity_facts(identity: Identity, default_weight: float) -> list[tuple[str, str]]:
+    """(label, value) rows describing ``identity`` for the card editor's table (plain text)."""
+    rows = [("Tag:", format_tag(identity.name, default_weight)), ("Model:", identity.variant),
+            ("Identity hash:", identity.hash), ("Created:", identity.created or "unknown")]
+    if identity.parents:
+        kind = "Slider of:" if identity.is_slider else "Mix of:"
+        rows.append((kind, ", ".join(f"{p.name} ({p.factor:+g})" for p in identity.parents)))
+    else:
+        rows.append(("Made from:", ", ".join(identity.source_names) or "unknown photos"))
+    rows.append(("Base-LoRA:", "yes" if identity.has_base else "no"))
+    return rows
 
 
 class Panel:
