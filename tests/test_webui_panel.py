@@ -13,6 +13,7 @@ import pytest
 from face_pack import face_image
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from hyperlora_ext.webui import panel_help
 from hyperlora_ext.webui.names_route import PATH, add_names_route, names_payload
@@ -106,3 +107,19 @@ def test_every_control_has_hover_help(module):
     # every input and button of the module gets its help: count the components against the tips
     components = re.findall(r"= gr\.(Textbox|Checkbox|Dropdown|Slider|Button|File|Gallery)\(", source)
     assert len(components) == len(re.findall(r"""tip\("\w+"\)""", source)), module
+
+
+def test_uploads_are_named_by_their_file_name_not_the_temp_path(panel, tmp_path):
+    """gradio 3.41 gives ``orig_name`` as the temporary *path*: messages show only the file name."""
+
+    class Upload:  # gradio 3.41's tempfile wrapper: both attributes are paths under /tmp/gradio
+        def __init__(self, path: Path) -> None:
+            self.name = self.orig_name = str(path)
+
+    alice, sky = tmp_path / "gradio" / "3f9c" / "alice.png", tmp_path / "gradio" / "77ab" / "sky.png"
+    for path, img in ((alice, ALICE[0]), (sky, Image.new("RGB", (200, 200), (20, 40, 160)))):
+        path.parent.mkdir(parents=True)
+        img.save(path)
+    crops, text, created = panel.create([Upload(alice), Upload(sky)], "alice", "tiny_id", True, False, False,
+                                        lambda f, d: None)
+    assert created == "alice" and "skipped: sky.png: no face found" in text and str(tmp_path) not in text

@@ -48,6 +48,7 @@ class HyperLoRAUserMetadataEditor(ui_extra_networks_user_metadata.UserMetadataEd
         self.page.items.pop(name, None)
 
     def _remember(self, name: str) -> None:
+        self.page.lister.reset()  # the host caches folder listings: see the renamed preview
         item = self.page.create_item(name)
         if item is not None:
             self.page.items[name] = item
@@ -58,16 +59,16 @@ class HyperLoRAUserMetadataEditor(ui_extra_networks_user_metadata.UserMetadataEd
         gr.Markdown("**This identity**", elem_classes=["hyperlora-section"])
         with gr.Row():
             new_name = gr.Textbox(label="New name", max_lines=1, min_width=160, **self._tip("new_name"))
-            rename = gr.Button("Rename", min_width=90, **self._tip("rename"))
+            rename = gr.Button("Rename", scale=0, min_width=140, **self._tip("rename"))
         with gr.Row():
             lora_name = gr.Textbox(label="LoRA file name", placeholder="default: the identity name", max_lines=1,
                                    min_width=160, **self._tip("lora_name"))
             lora_overwrite = gr.Checkbox(value=False, label="Overwrite an existing file", min_width=140,
                                          **self._tip("lora_overwrite"))
-            save_lora = gr.Button("Save as LoRA", min_width=120, **self._tip("save"))
+            save_lora = gr.Button("Save as LoRA", scale=0, min_width=140, **self._tip("save"))
         with gr.Row():
             confirm = gr.Checkbox(value=False, label="Confirm delete", min_width=120, **self._tip("confirm"))
-            delete = gr.Button("Delete", variant="stop", min_width=90, **self._tip("delete"))
+            delete = gr.Button("Delete", variant="stop", scale=0, min_width=140, **self._tip("delete"))
         actions_status = gr.HTML(elem_id=f"{self.id_part}_hyperlora_status")
         self.create_default_buttons()
 

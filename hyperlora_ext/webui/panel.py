@@ -53,7 +53,7 @@ def upload_path(item) -> tuple[str, str]:
     """(path, original file name) of one gradio upload: gradio 3 gives a tempfile wrapper with
     ``name``/``orig_name``, gradio 4 a path string."""
     path = str(getattr(item, "name", item))
-    return path, str(getattr(item, "orig_name", None) or os.path.basename(path))
+    return path, os.path.basename(str(getattr(item, "orig_name", None) or path))  # 3.41's orig_name is a path
 
 
 _TAG_RE = re.compile(rf"<{TAG}:([^:>]+)(:[^>]*)?>", re.IGNORECASE)

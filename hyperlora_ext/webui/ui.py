@@ -43,12 +43,12 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None) -> list:
         with gr.Tabs(elem_id=f"{eid}_tabs"):
             with gr.Tab("Create", elem_id=f"{eid}_tab_create"):
                 gr.Markdown(INTRO_CREATE, elem_classes=["hyperlora-help"])
-                with gr.Row():
-                    with gr.Column(scale=3, min_width=220):
+                with gr.Row():  # side by side when there is room, stacked in a narrow column
+                    with gr.Column(scale=1, min_width=240):
                         files = gr.File(label="Face photos (one person; several are averaged)", file_count="multiple",
                                         file_types=["image"], **tip("files"))
-                    with gr.Column(scale=2, min_width=220):
-                        crops = gr.Gallery(label="Aligned faces · photo check", columns=4, height=200,
+                    with gr.Column(scale=1, min_width=330):  # gradio's gallery cells are >= 100 px wide
+                        crops = gr.Gallery(label="Aligned faces · photo check", columns=3, height=230,
                                            preview=False, **tip("crops"))
                 with gr.Row():
                     name = gr.Textbox(label="Identity name", placeholder="e.g. alice", max_lines=1, min_width=160,
@@ -68,8 +68,8 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None) -> list:
             with gr.Tab("Use & manage", elem_id=f"{eid}_tab_use") as use_tab:
                 gr.Markdown(INTRO_USE, elem_classes=["hyperlora-help"])
                 with gr.Row():
-                    with gr.Column(scale=1, min_width=130):
-                        faces = gr.Gallery(label="Faces", columns=2, height=130, preview=False, **tip("faces"))
+                    with gr.Column(scale=1, min_width=230):
+                        faces = gr.Gallery(label="Faces", columns=2, height=140, preview=False, **tip("faces"))
                     with gr.Column(scale=4, min_width=240):
                         with gr.Row():
                             identity = gr.Dropdown(label="Identity", choices=names, value=_choice(names, None),
@@ -82,7 +82,7 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None) -> list:
                             base = gr.Slider(minimum=0.0, maximum=1.0, step=0.05, value=0.0, min_width=160,
                                              label="Base-LoRA weight (checkpoints with Base-LoRA)", **tip("base"))
                         with gr.Row():
-                            insert = gr.Button("Insert tag into prompt", min_width=160, **tip("insert"))
+                            insert = gr.Button("Insert tag into prompt", scale=0, min_width=150, **tip("insert"))
                             enabled = gr.Checkbox(value=False, label="Apply without a tag", min_width=160,
                                                   **tip("enabled"))
                 manage_status = gr.HTML(elem_id=f"{eid}_manage_status")
@@ -92,7 +92,7 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None) -> list:
                                            max_lines=1, min_width=160, **tip("lora_name"))
                     lora_overwrite = gr.Checkbox(value=False, label="Overwrite an existing file", min_width=160,
                                                  **tip("lora_overwrite"))
-                    save = gr.Button("Save as LoRA", min_width=120, **tip("save"))
+                    save = gr.Button("Save as LoRA", scale=0, min_width=150, **tip("save"))
                 gr.Markdown("**Mix / slider** — `0.6*alice + 0.4*bob` or `smiling - neutral`",
                             elem_classes=["hyperlora-section"])
                 with gr.Row():
@@ -101,13 +101,13 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None) -> list:
                     mix_name = gr.Textbox(label="Name of the mix / slider", max_lines=1, min_width=140,
                                           **tip("mix_name"))
                     mix_overwrite = gr.Checkbox(value=False, label="Replace", min_width=90, **tip("mix_overwrite"))
-                    mix = gr.Button("Create mix / slider", min_width=140, **tip("mix"))
+                    mix = gr.Button("Create mix / slider", scale=0, min_width=150, **tip("mix"))
                 gr.Markdown("**Rename or delete**", elem_classes=["hyperlora-section"])
                 with gr.Row():
                     new_name = gr.Textbox(label="New name", max_lines=1, min_width=160, **tip("new_name"))
-                    rename = gr.Button("Rename", min_width=90, **tip("rename"))
+                    rename = gr.Button("Rename", scale=0, min_width=150, **tip("rename"))
                     confirm = gr.Checkbox(value=False, label="Confirm delete", min_width=120, **tip("confirm"))
-                    delete = gr.Button("Delete", variant="stop", min_width=90, **tip("delete"))
+                    delete = gr.Button("Delete", variant="stop", scale=0, min_width=150, **tip("delete"))
 
     def identity_update(selected):
         names = panel.names()

@@ -4,7 +4,7 @@ One WebUI and one page per host, tests in file order (the later ones use identit
 creates): create through the *Create* tab with a face-less and a flagged photo (messages stay),
 hover help on every control, insert / save as LoRA / mix through *Use & manage*, manage an identity
 from its Extra Networks card editor (rename, Save as LoRA, delete), ``<hyperlora:a`` autocomplete
-and Ctrl+Up/Down in the txt2img and img2img prompts, the panel in the narrow img2img column.
+and Ctrl+Up/Down in the txt2img, img2img and hires-fix prompts, the panel in the narrow img2img column.
 Every wait is on a condition (Playwright ``expect``), never a fixed sleep.
 
 Needs the Python ``playwright`` package and a Chromium binary ($HYPERLORA_E2E_CHROMIUM, default
@@ -36,6 +36,7 @@ EID = "#hyperlora_txt2img"
 EDITOR = "#txt2img_hyperlora_edit_user_metadata"
 LONG = 300_000  # ms: first model load on a busy 2-core machine
 SHORT = 60_000
+WEBUI_SETTINGS = {"hires_fix_show_prompts": True}  # conftest: show the hires-fix prompt boxes
 
 
 def field(page, elem_id: str):
@@ -94,7 +95,7 @@ def test_create_with_a_flagged_and_a_faceless_photo(webui, page, shots, tmp_path
     created = status(page, f"{EID}_status")
     expect(created).to_contain_text("Created 'dana'", timeout=LONG)
     text = created.inner_text()
-    assert "sky.png: no face found" in text, text
+    assert "skipped: sky.png: no face found" in text and "/tmp" not in text, text
     assert "dana2.png" in text and "looks like someone else" in text, text
     expect(page.locator(f"{EID}_crops").first).to_contain_text("(flagged)")
     page.locator(EID).first.screenshot(path=str(shots / f"panel-create-{webui.host}.png"))
@@ -118,20 +119,20 @@ def test_use_tab_inserts_saves_and_mixes(webui, page, shots):
     picker = page.locator(f"{EID}_identity input").first
     page.click(f"{EID}_refresh")
     picker.click()
-    picker.fill("dana")
+    picker.fill("erin")  # Create selected dana: choose another one
     picker.press("Enter")
     manage = status(page, f"{EID}_manage_status")
-    expect(manage).to_contain_text("dana: e2e_sdxl, hash")
+    expect(manage).to_contain_text("erin: e2e_sdxl, hash")
 
     prompt = page.locator("#txt2img_prompt textarea").first
     prompt.fill("photo")
     page.click(f"{EID}_insert")
-    expect(prompt).to_have_value("photo <hyperlora:dana:0.85>")
+    expect(prompt).to_have_value("photo <hyperlora:erin:0.85>")
 
-    field(page, f"{EID}_lora_name").fill("dana_ui")
+    field(page, f"{EID}_lora_name").fill("erin_ui")
     page.click(f"{EID}_save")
-    expect(manage).to_contain_text("<lora:dana_ui:0.85>", timeout=LONG)
-    assert (webui.lora_dir / "dana_ui.safetensors").is_file()
+    expect(manage).to_contain_text("<lora:erin_ui:0.85>", timeout=LONG)
+    assert (webui.lora_dir / "erin_ui.safetensors").is_file()
 
     field(page, f"{EID}_expression").fill("0.5*dana + 0.5*erin")
     field(page, f"{EID}_mix_name").fill("daer")
@@ -177,7 +178,7 @@ def test_card_editor_renames_saves_and_deletes(webui, page, shots):
     expect(done).to_contain_text("Deleted 'fern2'")
     expect(page.locator('#txt2img_hyperlora_cards .card[data-name="fern2"]')).to_have_count(0)
     assert webui.get("/hyperlora/v1/identities/fern2").status_code == 404
-    page.locator(".global-popup-close").first.click()
+    editor.get_by_role("button", name="Cancel").click()
     expect(editor).to_be_hidden()
 
 
@@ -216,6 +217,15 @@ def test_autocomplete_and_ctrl_arrows_in_the_prompts(webui, page):
     page.keyboard.press("ArrowLeft")
     page.keyboard.press("Control+ArrowDown")
     expect(prompt).to_have_value("photo of <hyperlora:alice:0.8>")
+
+    tab_button(page, "#tabs", "txt2img").click()
+    page.locator("#txt2img_hr .label-wrap").first.click()  # open Hires. fix: its prompt box shows
+    prompt = page.locator("#hires_prompt textarea").first
+    expect(prompt).to_be_visible()
+    _type_tag_and_accept(page, prompt, accept_with_click=False)
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("Control+ArrowUp")
+    expect(prompt).to_have_value("photo of <hyperlora:alice:0.9>")
 
 
 def test_panel_fits_the_narrow_img2img_column(webui, page, shots):
