@@ -14,7 +14,12 @@
     const MAX_ITEMS = 20;
     const FRESH_MS = 3000;
 
+    const HELP_URL = "./hyperlora/ui/help";
+    // ids of the panel (hyperlora_txt2img_KEY) and of the card editor (txt2img_hyperlora_edit_user_metadata_KEY)
+    const HELP_ID = /^(?:hyperlora_(?:txt2img|img2img)|(?:txt2img|img2img)_hyperlora_edit_user_metadata)_(\w+)$/;
+
     let cache = {names: [], weight: 0.85, at: 0};
+    let swallowNewline = false; // the Enter that accepted a suggestion must not also break the line
     let popup = null;
     let state = null; // {target, start, items, index}
 
@@ -103,6 +108,10 @@
         const at = state.start + inserted.length;
         target.setSelectionRange(at, at);
         hide();
+        swallowNewline = true;
+        setTimeout(() => {
+            swallowNewline = false;
+        }, 0);
         updateInput(target);
     }
 
@@ -151,6 +160,33 @@
         e.preventDefault();
         e.stopPropagation();
     }, true);
+
+    document.addEventListener("beforeinput", (e) => {
+        if (swallowNewline && (e.inputType === "insertLineBreak" || e.inputType === "insertParagraph")) {
+            e.preventDefault();
+        }
+    }, true);
+
+    // Hover help: the hosts set a component's tooltip= as its title (hints.js), except where their
+    // gradio drops it (Forge, gradio 4): fill in the titles that are missing.
+    function applyHelp(help) {
+        document.querySelectorAll("[id*='hyperlora']").forEach((el) => {
+            const m = el.id.match(HELP_ID);
+            if (m && help[m[1]] && !el.title) el.title = help[m[1]];
+        });
+    }
+
+    function loadHelp() {
+        fetch(HELP_URL, {credentials: "same-origin"})
+            .then((r) => (r.ok ? r.json() : null))
+            .then((data) => {
+                if (data && data.help) applyHelp(data.help);
+            })
+            .catch(() => {});
+    }
+
+    if (typeof onUiLoaded === "function") onUiLoaded(loadHelp);
+    else window.addEventListener("load", loadHelp);
 
     document.addEventListener("focusout", (e) => {
         if (state && e.target === state.target) hide();

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from hyperlora_ext.webui import panel_help
-from hyperlora_ext.webui.names_route import PATH, add_names_route, names_payload
+from hyperlora_ext.webui.names_route import HELP_PATH, PATH, add_names_route, names_payload
 from hyperlora_ext.webui.panel import HostHooks, Panel, identity_facts
 from hyperlora_ext.webui.service import HyperLoRAService, ServiceConfig
 
@@ -47,6 +47,7 @@ def test_names_route_lists_the_stored_names_and_the_default_weight(service, pane
     service.create_identity(ALICE, "alice", "tiny_id")
     service.create_identity([BOB], "Bob", "tiny_id")
     assert client.get(PATH).json() == {"names": ["alice", "Bob"], "weight": 0.7}  # read on every call
+    assert client.get(HELP_PATH).json() == {"help": panel_help.HELP}
 
 
 def test_names_payload_never_raises(caplog):

@@ -5,7 +5,7 @@ Built like the built-in Lora page's editor (``ui_edit_user_metadata.LoraUserMeta
 a ``UserMetadataEditor`` subclass the page returns from ``create_user_metadata_editor``. Same
 module on A1111 and Forge (``modules.ui_extra_networks_user_metadata``); events use ``_js``,
 which Forge's gradio 4 shim maps to ``js``. The actions are ``Panel``'s (tested in CI); after a
-rename or delete the page's cards are refreshed with the host's own refresh control.
+rename or delete the page's cards are refreshed through the host's own (hidden) refresh button.
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ class HyperLoRAUserMetadataEditor(ui_extra_networks_user_metadata.UserMetadataEd
 
     def _refresh_cards_js(self) -> str:
         """JS that reloads the page's cards (the host's refresh control) after an action."""
-        args = f"null, {json.dumps(self.tabname)}, {json.dumps(self.page.extra_networks_tabname)}"
-        return f"function(){{ extraNetworksControlRefreshOnClick({args}); }}"
+        button = json.dumps(f"{self.tabname}_{self.page.extra_networks_tabname}_extra_refresh_internal")
+        return (f"function(){{ var b = document.getElementById({button}); "
+                "if (b) b.dispatchEvent(new Event('click')); }")
 
     def _forget(self, name: str) -> None:
         self.page.items.pop(name, None)

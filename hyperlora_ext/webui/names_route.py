@@ -1,4 +1,5 @@
-"""``GET /hyperlora/ui/names``: identity names for the prompt autocomplete (``javascript/hyperlora.js``).
+"""``GET /hyperlora/ui/names``: identity names for the prompt autocomplete (``javascript/hyperlora.js``);
+``GET /hyperlora/ui/help``: the controls' hover help (Forge's gradio 4 does not pass ``tooltip=`` on).
 
 The HTTP API (``api.py``) is mounted only with ``--api``; the page's script needs the names on
 every WebUI, so this one small read-only route sits beside the UI like the host's own
@@ -12,6 +13,7 @@ from typing import Callable
 
 log = logging.getLogger(__name__)
 PATH = "/hyperlora/ui/names"
+HELP_PATH = "/hyperlora/ui/help"  # the controls' hover help, for hosts whose gradio drops ``tooltip=``
 
 
 def names_payload(names: Callable[[], list[str]], default_weight: Callable[[], float]) -> dict:
@@ -37,4 +39,10 @@ def add_names_route(app, names: Callable[[], list[str]], default_weight: Callabl
     def hyperlora_names() -> dict:
         return names_payload(names, default_weight)
 
+    def hyperlora_help() -> dict:
+        from .panel_help import HELP
+
+        return {"help": HELP}
+
     app.add_api_route(PATH, hyperlora_names, methods=["GET"])
+    app.add_api_route(HELP_PATH, hyperlora_help, methods=["GET"])

@@ -147,7 +147,9 @@ def test_use_tab_inserts_saves_and_mixes(webui, page, shots):
 def test_card_editor_renames_saves_and_deletes(webui, page, shots):
     api_create(webui, "fern", 80, seeds=(3,))
     tab_button(page, "#txt2img_extra_tabs", "HyperLoRA").click()
-    page.evaluate("extraNetworksControlRefreshOnClick(null, 'txt2img', 'hyperlora')")  # the page's refresh icon
+    # what the page's refresh icon does: click the host's hidden refresh button
+    page.evaluate("document.getElementById('txt2img_hyperlora_extra_refresh_internal')"
+                  ".dispatchEvent(new Event('click'))")
     card = page.locator('#txt2img_hyperlora_cards .card[data-name="fern"]')
     expect(card).to_be_visible(timeout=LONG)
     card.hover()
