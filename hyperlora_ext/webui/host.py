@@ -2,7 +2,8 @@
 
 ``Extension`` is created once per process by ``scripts/hyperlora.py`` and registers the
 callbacks: settings (``on_ui_settings``), the ``hyperlora`` extra network, the Extra
-Networks page and the X/Y/Z plot axes (``on_before_ui``), the HTTP API (``on_app_started``, only with ``--api``),
+Networks page and the X/Y/Z plot axes (``on_before_ui``), the names route of the prompt autocomplete and
+the HTTP API (``on_app_started``; the API only with ``--api``),
 infotext pasting, and clean-up (``on_script_unloaded``).
 """
 
@@ -115,7 +116,7 @@ class Extension:
 
         if self.host is not None:
             self.extra_network = self.host.install()
-        ui_extra_networks.register_page(ExtraNetworksPageHyperLoRA(self.service))
+        ui_extra_networks.register_page(ExtraNetworksPageHyperLoRA(self.panel))
         self.add_xyz_axes()
 
     def add_xyz_axes(self) -> None:
@@ -130,6 +131,9 @@ class Extension:
             log.exception("HyperLoRA: adding the X/Y/Z plot axes failed")
 
     def app_started(self, demo, app) -> None:
+        from .names_route import add_names_route
+
+        add_names_route(app, self.panel.names, lambda: self.service.config.default_weight)  # autocomplete
         if not getattr(shared.cmd_opts, "api", False):
             return
         from .api import make_router, parse_api_auth

@@ -1,7 +1,8 @@
 """The HyperLoRA page of the Extra Networks tabs: one card per stored identity.
 
 Cards are the identity files themselves (``<identities>/NAME.safetensors``), previews their
-``NAME.preview.png`` (the aligned face); clicking a card inserts ``<hyperlora:NAME:w>``.
+``NAME.preview.png`` (the aligned face); clicking a card inserts ``<hyperlora:NAME:w>``; its edit
+button opens ``card_editor`` (notes, rename, Save as LoRA, delete).
 Uses the host's ``modules.ui_extra_networks`` (same API on A1111 and Forge).
 """
 
@@ -12,14 +13,15 @@ import os
 from modules import ui_extra_networks
 from modules.ui_extra_networks import quote_js
 
-from .service import HyperLoRAService
+from .panel import Panel
 from .tags import TAG
 
 
 class ExtraNetworksPageHyperLoRA(ui_extra_networks.ExtraNetworksPage):
-    def __init__(self, service: HyperLoRAService) -> None:
+    def __init__(self, panel: Panel) -> None:
         super().__init__("HyperLoRA")
-        self.service = service
+        self.panel = panel
+        self.service = panel.service
 
     def refresh(self) -> None:
         pass  # the store reads the folder on every listing
@@ -52,3 +54,8 @@ class ExtraNetworksPageHyperLoRA(ui_extra_networks.ExtraNetworksPage):
 
     def allowed_directories_for_previews(self) -> list[str]:
         return [str(self.service.config.identity_folder)]
+
+    def create_user_metadata_editor(self, ui, tabname: str):
+        from .card_editor import HyperLoRAUserMetadataEditor
+
+        return HyperLoRAUserMetadataEditor(ui, tabname, self, self.panel)

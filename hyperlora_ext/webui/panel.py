@@ -20,6 +20,7 @@ from typing import Callable, ContextManager
 from PIL import Image
 
 from ..errors import HyperLoRAError, NoFaceError
+from ..identity import Identity
 from ..photo_check import PhotoCheck
 from .service import HyperLoRAService, Progress
 from .tags import TAG, format_tag
@@ -52,7 +53,7 @@ def upload_path(item) -> tuple[str, str]:
     """(path, original file name) of one gradio upload: gradio 3 gives a tempfile wrapper with
     ``name``/``orig_name``, gradio 4 a path string."""
     path = str(getattr(item, "name", item))
-    return path, str(getattr(item, "orig_name", None) or os.path.basename(path))
+    return path, os.path.basename(str(getattr(item, "orig_name", None) or path))  # 3.41's orig_name is a path
 
 
 _TAG_RE = re.compile(rf"<{TAG}:([^:>]+)(:[^>]*)?>", re.IGNORECASE)
@@ -89,6 +90,19 @@ def captioned(crops: list[Image.Image], check: PhotoCheck, dropped: bool) -> lis
     if len(used) != len(crops):
         return [(c, "") for c in crops]
     return [(c, f"{p.name}: {p.similarity:.2f}" + (" (flagged)" if p.flagged else "")) for c, p in zip(crops, used)]
+
+
+def identity_facts(identity: Identity, default_weight: float) -> list[tuple[str, str]]:
+    """(label, value) rows describing ``identity`` for the card editor's table (plain text)."""
+    rows = [("Tag:", format_tag(identity.name, default_weight)), ("Model:", identity.variant),
+            ("Identity hash:", identity.hash), ("Created:", identity.created or "unknown")]
+    if identity.parents:
+        kind = "Slider of:" if identity.is_slider else "Mix of:"
+        rows.append((kind, ", ".join(f"{p.name} ({p.factor:+g})" for p in identity.parents)))
+    else:
+        rows.append(("Made from:", ", ".join(identity.source_names) or "unknown photos"))
+    rows.append(("Base-LoRA:", "yes" if identity.has_base else "no"))
+    return rows
 
 
 class Panel:

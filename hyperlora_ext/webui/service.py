@@ -36,6 +36,7 @@ from .tags import Applied, TagRequest
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
 LORA_CACHE_SIZE = 4
+USER_METADATA_SUFFIX = ".json"  # the host's ExtraNetworksPage user metadata beside the file
 
 
 @dataclass(frozen=True)
@@ -262,10 +263,33 @@ class HyperLoRAService:
         return next((n for n, i in good.items() if i.hash == identity_hash), None)
 
     def rename(self, old: str, new: str) -> str:
-        return self.store.rename(old, new)
+        """Rename identity ``old`` (``store.rename``); its Extra Networks card notes follow."""
+        stored = self.store.resolve(old)
+        renamed = self.store.rename(old, new)
+        if stored is not None and stored != renamed:
+            self._move_user_metadata(stored, renamed)
+        return renamed
 
     def delete(self, name: str) -> str:
-        return self.store.delete(name)
+        """Delete identity ``name`` (``store.delete``) and its Extra Networks card notes."""
+        gone = self.store.delete(name)
+        try:
+            self.user_metadata_path(gone).unlink(missing_ok=True)
+        except (OSError, ValueError):
+            log.warning("HyperLoRA: could not remove the card notes of %r", gone, exc_info=True)
+        return gone
+
+    def user_metadata_path(self, name: str) -> Path:
+        """``<identities>/NAME.json``: the description and notes the Extra Networks card editor keeps."""
+        return path_in(self.config.identity_folder, name, USER_METADATA_SUFFIX)
+
+    def _move_user_metadata(self, old: str, new: str) -> None:
+        try:
+            src, dst = self.user_metadata_path(old), self.user_metadata_path(new)
+            if src.is_file() and not dst.exists():
+                src.replace(dst)
+        except (OSError, ValueError):
+            log.warning("HyperLoRA: could not move the card notes of %r to %r", old, new, exc_info=True)
 
     # ---- LoRA weights --------------------------------------------------------------------
     def lora(self, identity: Identity, base: float = 0.0) -> LoRAWeights:

@@ -1,8 +1,15 @@
 """The HyperLoRA accordion (gradio 3.41 on A1111, gradio 4.40 on Forge; one code path).
 
-Rules that keep it working on both: no ``.style()``, uploads read through
-``panel.upload_path``, dropdown values always within their choices, updates via ``gr.update``.
-Returns the components whose values the Script receives: (enabled, identity, weight, base).
+Two tabs for the two jobs: *Create* (photos -> aligned faces with their photo check -> name ->
+Create) and *Use & manage* (pick, weight, insert, save as LoRA, mix / slider, rename, delete).
+Each tab has its own message line, written only by that tab's buttons, so a message (skipped or
+flagged photos, errors) stays until the next action there.
+
+Rules that keep it working on both gradio versions: no ``.style()``, uploads read through
+``panel.upload_path``, dropdown values always within their choices, updates via ``gr.update``,
+hover help through the hosts' ``tooltip=`` (hints.js), rows that wrap at narrow widths
+(``min_width``). Returns the components whose values the Script receives:
+(enabled, identity, weight, base).
 """
 
 from __future__ import annotations
@@ -10,7 +17,10 @@ from __future__ import annotations
 import gradio as gr
 
 from .panel import Panel, insert_tag
+from .panel_help import HELP, INTRO_CREATE, INTRO_USE
 from .tags import format_tag
+
+SLIDER_WEIGHT = 2.0  # the weight slider spans -2..2 (concept sliders need negative weights; tags allow more)
 
 
 def _choice(names: list[str], wanted: str | None) -> str | None:
@@ -25,81 +35,107 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None) -> list:
     names = panel.names()
     variants = service.variants()
     eid = f"hyperlora_{tabname}"
+
+    def tip(key: str) -> dict:
+        return {"elem_id": f"{eid}_{key}", "tooltip": HELP[key]}
+
     with gr.Accordion("HyperLoRA", open=False, elem_id=eid):
-        with gr.Row():
-            with gr.Column(scale=3):
-                files = gr.File(label="Face photos (one person; several are averaged)", file_count="multiple",
-                                file_types=["image"], elem_id=f"{eid}_files")
-            with gr.Column(scale=2):
-                crops = gr.Gallery(label="Aligned faces", elem_id=f"{eid}_crops", columns=4, height=200,
-                                   preview=False)
-        with gr.Row():
-            name = gr.Textbox(label="Identity name", placeholder="e.g. alice", elem_id=f"{eid}_name", max_lines=1)
-            variant = gr.Dropdown(label="Model", choices=variants, value=variants[0], elem_id=f"{eid}_variant")
-            create = gr.Button("Create", variant="primary", elem_id=f"{eid}_create")
-        with gr.Row():
-            remove_bg = gr.Checkbox(value=True, label="Remove background", elem_id=f"{eid}_remove_bg")
-            grayscale = gr.Checkbox(value=False, label="Grayscale", elem_id=f"{eid}_grayscale")
-            overwrite = gr.Checkbox(value=False, label="Replace an identity of the same name",
-                                    elem_id=f"{eid}_overwrite")
-            drop_flagged = gr.Checkbox(value=False, label="Leave out photos that look like someone else",
-                                       elem_id=f"{eid}_drop_flagged")
-        status = gr.HTML(elem_id=f"{eid}_status")
-        with gr.Row():
-            identity = gr.Dropdown(label="Identity", choices=names, value=_choice(names, None),
-                                   elem_id=f"{eid}_identity")
-            refresh = gr.Button("Refresh list", elem_id=f"{eid}_refresh")
-            weight = gr.Slider(minimum=0.0, maximum=2.0, step=0.05, value=service.config.default_weight,
-                               label="Weight", elem_id=f"{eid}_weight")
-            base = gr.Slider(minimum=0.0, maximum=1.0, step=0.05, value=0.0,
-                             label="Base-LoRA weight (checkpoints with Base-LoRA)", elem_id=f"{eid}_base")
-        with gr.Row():
-            insert = gr.Button("Insert tag into prompt", elem_id=f"{eid}_insert")
-            enabled = gr.Checkbox(value=False, label="Apply the selected identity without a tag",
-                                  elem_id=f"{eid}_enabled")
-        with gr.Row():
-            lora_name = gr.Textbox(label="LoRA file name", placeholder="default: the identity name",
-                                   elem_id=f"{eid}_lora_name", max_lines=1)
-            lora_overwrite = gr.Checkbox(value=False, label="Overwrite an existing file",
-                                         elem_id=f"{eid}_lora_overwrite")
-            save = gr.Button("Save as LoRA", elem_id=f"{eid}_save")
-        with gr.Row():  # identity algebra: a mix (0.6*alice + 0.4*bob) or a slider (smiling - neutral)
-            expression = gr.Textbox(label="Mix / slider", placeholder="0.6*alice + 0.4*bob, or smiling - neutral",
-                                    elem_id=f"{eid}_expression", max_lines=1)
-            mix_name = gr.Textbox(label="Name of the mix / slider", elem_id=f"{eid}_mix_name", max_lines=1)
-            mix = gr.Button("Create mix / slider", elem_id=f"{eid}_mix")
-        with gr.Row():
-            new_name = gr.Textbox(label="New name", elem_id=f"{eid}_new_name", max_lines=1)
-            rename = gr.Button("Rename", elem_id=f"{eid}_rename")
-            confirm = gr.Checkbox(value=False, label="Confirm delete", elem_id=f"{eid}_confirm")
-            delete = gr.Button("Delete", variant="stop", elem_id=f"{eid}_delete")
+        with gr.Tabs(elem_id=f"{eid}_tabs"):
+            with gr.Tab("Create", elem_id=f"{eid}_tab_create"):
+                gr.Markdown(INTRO_CREATE, elem_classes=["hyperlora-help"])
+                with gr.Row():  # side by side when there is room, stacked in a narrow column
+                    with gr.Column(scale=1, min_width=240):
+                        files = gr.File(label="Face photos (one person; several are averaged)", file_count="multiple",
+                                        file_types=["image"], **tip("files"))
+                    with gr.Column(scale=1, min_width=330):  # gradio's gallery cells are >= 100 px wide
+                        crops = gr.Gallery(label="Aligned faces · photo check", columns=3, height=230,
+                                           preview=False, **tip("crops"))
+                with gr.Row():
+                    name = gr.Textbox(label="Identity name", placeholder="e.g. alice", max_lines=1, min_width=160,
+                                      **tip("name"))
+                    variant = gr.Dropdown(label="Model", choices=variants, value=variants[0] if variants else None,
+                                          min_width=160, **tip("variant"))
+                with gr.Row():
+                    remove_bg = gr.Checkbox(value=True, label="Remove background", min_width=140, **tip("remove_bg"))
+                    grayscale = gr.Checkbox(value=False, label="Grayscale", min_width=100, **tip("grayscale"))
+                    drop_flagged = gr.Checkbox(value=False, label="Leave out photos that look like someone else",
+                                               min_width=200, **tip("drop_flagged"))
+                    overwrite = gr.Checkbox(value=False, label="Replace an identity of the same name", min_width=200,
+                                            **tip("overwrite"))
+                create = gr.Button("Create", variant="primary", **tip("create"))
+                status = gr.HTML(elem_id=f"{eid}_status")
+
+            with gr.Tab("Use & manage", elem_id=f"{eid}_tab_use") as use_tab:
+                gr.Markdown(INTRO_USE, elem_classes=["hyperlora-help"])
+                with gr.Row():
+                    with gr.Column(scale=1, min_width=230):
+                        faces = gr.Gallery(label="Faces", columns=2, height=140, preview=False, **tip("faces"))
+                    with gr.Column(scale=4, min_width=240):
+                        with gr.Row():
+                            identity = gr.Dropdown(label="Identity", choices=names, value=_choice(names, None),
+                                                   min_width=160, **tip("identity"))
+                            refresh = gr.Button("\U0001f504", elem_classes=["tool"], **tip("refresh"))
+                        with gr.Row():
+                            weight = gr.Slider(minimum=-SLIDER_WEIGHT, maximum=SLIDER_WEIGHT, step=0.05,
+                                               value=service.config.default_weight, label="Weight", min_width=160,
+                                               **tip("weight"))
+                            base = gr.Slider(minimum=0.0, maximum=1.0, step=0.05, value=0.0, min_width=160,
+                                             label="Base-LoRA weight (checkpoints with Base-LoRA)", **tip("base"))
+                        with gr.Row():
+                            insert = gr.Button("Insert tag into prompt", scale=0, min_width=150, **tip("insert"))
+                            enabled = gr.Checkbox(value=False, label="Apply without a tag", min_width=160,
+                                                  **tip("enabled"))
+                manage_status = gr.HTML(elem_id=f"{eid}_manage_status")
+                gr.Markdown("**Save as LoRA file**", elem_classes=["hyperlora-section"])
+                with gr.Row():
+                    lora_name = gr.Textbox(label="LoRA file name", placeholder="default: the identity name",
+                                           max_lines=1, min_width=160, **tip("lora_name"))
+                    lora_overwrite = gr.Checkbox(value=False, label="Overwrite an existing file", min_width=160,
+                                                 **tip("lora_overwrite"))
+                    save = gr.Button("Save as LoRA", scale=0, min_width=150, **tip("save"))
+                gr.Markdown("**Mix / slider** — `0.6*alice + 0.4*bob` or `smiling - neutral`",
+                            elem_classes=["hyperlora-section"])
+                with gr.Row():
+                    expression = gr.Textbox(label="Expression", placeholder="0.6*alice + 0.4*bob, or smiling - neutral",
+                                            max_lines=1, min_width=200, **tip("expression"))
+                    mix_name = gr.Textbox(label="Name of the mix / slider", max_lines=1, min_width=140,
+                                          **tip("mix_name"))
+                    mix_overwrite = gr.Checkbox(value=False, label="Replace", min_width=90, **tip("mix_overwrite"))
+                    mix = gr.Button("Create mix / slider", scale=0, min_width=150, **tip("mix"))
+                gr.Markdown("**Rename or delete**", elem_classes=["hyperlora-section"])
+                with gr.Row():
+                    new_name = gr.Textbox(label="New name", max_lines=1, min_width=160, **tip("new_name"))
+                    rename = gr.Button("Rename", scale=0, min_width=150, **tip("rename"))
+                    confirm = gr.Checkbox(value=False, label="Confirm delete", min_width=120, **tip("confirm"))
+                    delete = gr.Button("Delete", variant="stop", scale=0, min_width=150, **tip("delete"))
 
     def identity_update(selected):
         names = panel.names()
         return gr.update(choices=names, value=_choice(names, selected))
 
-    def on_create(files, name, variant, remove_bg, grayscale, overwrite, drop, progress=gr.Progress()):
+    def on_create(files, name, variant, remove_bg, grayscale, overwrite, drop, selected, progress=gr.Progress()):
         images, text, created = panel.create(files, name, variant, remove_bg, grayscale, overwrite,
                                              lambda f, d: progress(f, desc=d), drop_flagged=drop)
-        return images, text, identity_update(created)
+        return images, text, identity_update(created or selected)
 
-    create.click(on_create, inputs=[files, name, variant, remove_bg, grayscale, overwrite, drop_flagged],
+    create.click(on_create, inputs=[files, name, variant, remove_bg, grayscale, overwrite, drop_flagged, identity],
                  outputs=[crops, status, identity], show_progress=True)
 
     def on_mix(text, new, replace, selected):
         status_html, created = panel.mix(text, new, replace)
         return status_html, identity_update(created or selected)
 
-    mix.click(on_mix, inputs=[expression, mix_name, overwrite, identity], outputs=[status, identity])
+    mix.click(on_mix, inputs=[expression, mix_name, mix_overwrite, identity], outputs=[manage_status, identity])
 
     def on_refresh(selected):
         variants = service.variants()
-        return identity_update(selected), gr.update(choices=variants, value=variants[0])
+        return identity_update(selected), gr.update(choices=variants, value=variants[0] if variants else None)
 
     refresh.click(on_refresh, inputs=[identity], outputs=[identity, variant])
+    use_tab.select(identity_update, inputs=[identity], outputs=[identity])  # identities made or renamed elsewhere
     # ``input`` fires on the user's choice only; ``change`` would also fire when Create selects the new
-    # identity and overwrite Create's message (which names the skipped photos).
-    identity.input(panel.show, inputs=[identity], outputs=[crops, status])
+    # identity and overwrite this tab's message.
+    identity.input(panel.show, inputs=[identity], outputs=[faces, manage_status])
 
     if prompt_box is not None:
         def on_insert(prompt, selected, w, b):
@@ -108,19 +144,19 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None) -> list:
         insert.click(on_insert, inputs=[prompt_box, identity, weight, base], outputs=[prompt_box])
     else:  # no prompt box found (unknown host layout): show the tag to copy instead
         insert.click(lambda s, w, b: f"<code>{format_tag(s, w, b)}</code>" if s else "",
-                     inputs=[identity, weight, base], outputs=[status])
+                     inputs=[identity, weight, base], outputs=[manage_status])
 
-    save.click(panel.save_lora, inputs=[identity, lora_name, base, lora_overwrite], outputs=[status])
+    save.click(panel.save_lora, inputs=[identity, lora_name, base, lora_overwrite], outputs=[manage_status])
 
     def on_rename(selected, new):
         text, now = panel.rename(selected, new)
         return text, identity_update(now)
 
-    rename.click(on_rename, inputs=[identity, new_name], outputs=[status, identity])
+    rename.click(on_rename, inputs=[identity, new_name], outputs=[manage_status, identity])
 
     def on_delete(selected, confirmed):
         text, now = panel.delete(selected, confirmed)
         return text, identity_update(now), gr.update(value=False)
 
-    delete.click(on_delete, inputs=[identity, confirm], outputs=[status, identity, confirm])
+    delete.click(on_delete, inputs=[identity, confirm], outputs=[manage_status, identity, confirm])
     return [enabled, identity, weight, base]

@@ -43,7 +43,9 @@ def webui(request, tmp_path_factory):
     host = request.param
     if checkout(host) is None:
         pytest.skip(f"set {HOSTS[host]} to a {host} checkout to run the end-to-end suite")
-    server = WebUI(host, tmp_path_factory.mktemp(f"{host}-data"), request.getfixturevalue("e2e_models")(host))
+    settings = getattr(request.module, "WEBUI_SETTINGS", None)  # a test module's extra WebUI settings
+    server = WebUI(host, tmp_path_factory.mktemp(f"{host}-data"), request.getfixturevalue("e2e_models")(host),
+                   settings=settings)
     server.start()
     print(f"\n[e2e] {host} answered after {server.startup_seconds:.0f} s")
     yield server
