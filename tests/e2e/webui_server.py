@@ -10,6 +10,12 @@ Environment (all optional except the checkout):
   HYPERLORA_E2E_SDXL      SDXL checkpoint; default: built from the A1111 checkout's sd_xl_base.yaml
                           into $HYPERLORA_E2E_CACHE (default ~/.cache/hyperlora-e2e)
   HYPERLORA_E2E_ADETAILER an ADetailer checkout to install beside us
+  HYPERLORA_E2E_CONTROLNET a sd-webui-controlnet checkout, installed beside us (A1111) by the WebUIs that ask
+                          for ControlNet (Forge has its own built in)
+  HYPERLORA_E2E_CONTROLNET_MODEL  the random SDXL ControlNet file; built there when missing (default:
+                          $HYPERLORA_E2E_CACHE/sdxl-controlnet-mid-random.safetensors)
+  HYPERLORA_E2E_DIFFUSERS_PYTHON  an interpreter with diffusers to build it (default: this one if it has
+                          diffusers, else the Forge checkout's venv)
   HYPERLORA_E2E_LOCK      a file to hold an exclusive flock on while a WebUI runs (RAM)
   HF_HOME                 passed through (A1111 reads the CLIP-L tokenizer from the hub cache)
 """
@@ -17,6 +23,7 @@ Environment (all optional except the checkout):
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import json
 import os
 import signal
@@ -64,6 +71,29 @@ def sdxl_checkpoint() -> Path:
     return out
 
 
+def _diffusers_python() -> str:
+    given = os.environ.get("HYPERLORA_E2E_DIFFUSERS_PYTHON")
+    if given:
+        return given
+    if importlib.util.find_spec("diffusers") is not None:
+        return sys.executable
+    forge = checkout("forge")
+    if forge is not None and (forge / "venv" / "bin" / "python").exists():
+        return str(forge / "venv" / "bin" / "python")
+    raise RuntimeError("building the ControlNet needs diffusers: set HYPERLORA_E2E_DIFFUSERS_PYTHON")
+
+
+def controlnet_model() -> Path:
+    """The random SDXL ControlNet (built once, beside the SDXL checkpoint it fits, see controlnet_model.py)."""
+    given = os.environ.get("HYPERLORA_E2E_CONTROLNET_MODEL")
+    cache = Path(os.environ.get("HYPERLORA_E2E_CACHE", Path.home() / ".cache" / "hyperlora-e2e"))
+    out = Path(given) if given else cache / "sdxl-controlnet-mid-random.safetensors"
+    if not out.exists():
+        subprocess.run([_diffusers_python(), str(Path(__file__).with_name("controlnet_model.py")),
+                        str(sdxl_checkpoint()), str(out)], check=True, env={**os.environ, "PYTHONPATH": ""})
+    return out
+
+
 def _link(link: Path, target: Path) -> None:
     """``link`` -> ``target`` (kept when it is there already: a restarted WebUI reuses its data dir)."""
     if not link.is_symlink():
@@ -79,7 +109,10 @@ def _free_port() -> int:
 class WebUI:
     """One WebUI process; ``url`` answers once ``start`` returns. Use as a context manager."""
 
-    def __init__(self, host: str, data_dir: Path, models_dir: Path, settings: dict | None = None) -> None:
+    def __init__(self, host: str, data_dir: Path, models_dir: Path, settings: dict | None = None, *,
+                 controlnet: bool = False, install_self: bool = True) -> None:
+        """``controlnet``: install the host's ControlNet (A1111: $HYPERLORA_E2E_CONTROLNET) with the random SDXL
+        ControlNet model; ``install_self=False``: start without this extension (to install it through the UI)."""
         root = checkout(host)
         if root is None:
             raise RuntimeError(f"{HOSTS[host]} is not set")
@@ -89,6 +122,7 @@ class WebUI:
         self.lora_dir = data_dir / "models" / "Lora"
         self.log_path = data_dir / "webui.log"
         self.settings = settings or {}
+        self.controlnet, self.install_self = controlnet, install_self
         self.process: subprocess.Popen | None = None
         self._lock_file = None
         self.startup_seconds = 0.0
@@ -97,16 +131,26 @@ class WebUI:
         ext = self.data_dir / "extensions"
         ext.mkdir(parents=True, exist_ok=True)
         self.lora_dir.mkdir(parents=True, exist_ok=True)
-        _link(ext / "sd-webui-hyperlora", REPO)
+        if self.install_self:
+            _link(ext / "sd-webui-hyperlora", REPO)
         adetailer = os.environ.get("HYPERLORA_E2E_ADETAILER")
         if adetailer:
             _link(ext / "adetailer", Path(adetailer))
+        if self.controlnet:
+            if self.host == "a1111":
+                _link(ext / "sd-webui-controlnet", Path(os.environ["HYPERLORA_E2E_CONTROLNET"]))
+            cn_dir = self.data_dir / "models" / "ControlNet"
+            cn_dir.mkdir(parents=True, exist_ok=True)
+            model = controlnet_model()
+            _link(cn_dir / model.name, model)
         ckpt = sdxl_checkpoint()
         config = {"show_progress_type": "Approx cheap", "live_previews_enable": False, "samples_save": False,
                   "grid_save": False, "hyperlora_allow_download": False, **self.settings}
         common = ["--skip-prepare-environment", "--skip-install", "--skip-torch-cuda-test", "--skip-version-check",
                   "--no-download-sd-model", "--api", "--data-dir", str(self.data_dir), "--port", str(self.port),
-                  "--lora-dir", str(self.lora_dir), "--hyperlora-models-dir", str(self.models_dir)]
+                  "--lora-dir", str(self.lora_dir)]
+        if (ext / "sd-webui-hyperlora").exists():  # its preload.py adds the flag; without us it is an error
+            common += ["--hyperlora-models-dir", str(self.models_dir)]
         if self.host == "a1111":
             config["fp8_storage"] = "Enable for SDXL"  # fp32 CPU backups of every patched layer would not fit
             args = ["--use-cpu", "all", "--no-half", "--precision", "full", "--ckpt", str(ckpt)]
