@@ -22,6 +22,7 @@ Environment (all optional except the checkout):
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import importlib.util
 import json
@@ -110,9 +111,10 @@ class WebUI:
     """One WebUI process; ``url`` answers once ``start`` returns. Use as a context manager."""
 
     def __init__(self, host: str, data_dir: Path, models_dir: Path, settings: dict | None = None, *,
-                 controlnet: bool = False, install_self: bool = True) -> None:
+                 controlnet: bool = False, install_self: bool = True, restartable: bool = False) -> None:
         """``controlnet``: install the host's ControlNet (A1111: $HYPERLORA_E2E_CONTROLNET) with the random SDXL
-        ControlNet model; ``install_self=False``: start without this extension (to install it through the UI)."""
+        ControlNet model; ``install_self=False``: start without this extension (to install it through the UI);
+        ``restartable``: run as under webui.sh (``SD_WEBUI_RESTART``), see ``wait_for_ui_restart``."""
         root = checkout(host)
         if root is None:
             raise RuntimeError(f"{HOSTS[host]} is not set")
@@ -122,12 +124,13 @@ class WebUI:
         self.lora_dir = data_dir / "models" / "Lora"
         self.log_path = data_dir / "webui.log"
         self.settings = settings or {}
-        self.controlnet, self.install_self = controlnet, install_self
+        self.controlnet, self.install_self, self.restartable = controlnet, install_self, restartable
+        self._log_offset = 0
         self.process: subprocess.Popen | None = None
         self._lock_file = None
         self.startup_seconds = 0.0
 
-    def _prepare(self) -> list[str]:
+    def _prepare(self, write_config: bool = True) -> list[str]:
         ext = self.data_dir / "extensions"
         ext.mkdir(parents=True, exist_ok=True)
         self.lora_dir.mkdir(parents=True, exist_ok=True)
@@ -162,20 +165,24 @@ class WebUI:
             args = ["--always-cpu", "--ckpt-dir", str(ckpt_dir)]
             if adetailer:
                 args.append("--ad-no-huggingface")
-        (self.data_dir / "config.json").write_text(json.dumps(config, indent=1))
+        if write_config:
+            (self.data_dir / "config.json").write_text(json.dumps(config, indent=1))
         return [interpreter(self.host, self.root), "launch.py", *common, *args]
 
-    def start(self, timeout: float = 900) -> WebUI:
-        command = self._prepare()
+    def start(self, timeout: float = 900, write_config: bool = True) -> WebUI:
+        command = self._prepare(write_config)
         lock = os.environ.get("HYPERLORA_E2E_LOCK")
-        if lock:
+        if lock and self._lock_file is None:  # a restart through the UI keeps holding it
             self._lock_file = open(lock, "a")  # noqa: SIM115 - held for the server's lifetime
             fcntl.flock(self._lock_file, fcntl.LOCK_EX)
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
                "YOLO_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+        if self.restartable:
+            env["SD_WEBUI_RESTART"] = "1"
         env.pop("PYTHONPATH", None)
         t0 = time.monotonic()
-        with open(self.log_path, "wb") as log:
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(command, cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT,
                                             start_new_session=True)
         while time.monotonic() - t0 < timeout:
@@ -193,11 +200,17 @@ class WebUI:
         before the always-on scripts' default arguments exist (a request then fails in
         ``init_script_args``), so also wait for the "Startup time:" line both hosts print last."""
         try:
-            if "Startup time:" not in self.log_path.read_text(errors="replace"):
+            if "Startup time:" not in self.log_text():
                 return False
             return httpx.get(f"{self.url}/sdapi/v1/options", timeout=5).status_code == 200
         except (OSError, httpx.HTTPError):
             return False
+
+    def log_text(self, since_start: bool = True) -> str:
+        """The server log, from the latest start on (or all of it)."""
+        with open(self.log_path, "rb") as fh:
+            fh.seek(self._log_offset if since_start else 0)
+            return fh.read().decode(errors="replace")
 
     def log_tail(self, lines: int = 60) -> str:
         try:
@@ -222,6 +235,25 @@ class WebUI:
         restart does: every in-process cache is gone, the files stay)."""
         self.stop()
         return self.start()
+
+    def wait_for_ui_restart(self, timeout: float = 300) -> WebUI:
+        """Do what webui.sh does after the Extensions tab's "Apply and restart UI": the host writes
+        ``<checkout>/tmp/restart`` and exits with 0; wait for that exit, remove the marker and start the same
+        command again (same data dir, port and settings the WebUI saved; the lock stays held)."""
+        if self.process is None:
+            raise RuntimeError("not started")
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise RuntimeError(f"{self.host} did not exit within {timeout} s:\n{self.log_tail()}") from exc
+        marker = self.root / "tmp" / "restart"
+        requested = marker.exists()
+        marker.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            marker.parent.rmdir()  # only if empty: the host made it for the marker
+        if code != 0 or not requested:
+            raise RuntimeError(f"{self.host} exited with {code}, restart requested: {requested}\n{self.log_tail()}")
+        return self.start(write_config=False)
 
     def __enter__(self) -> WebUI:
         return self.start()

@@ -1,0 +1,99 @@
+"""Browser check: install this repository the way users do, through the Extensions tab.
+
+The WebUI starts *without* the extension (the harness links nothing), runs as under webui.sh
+(``SD_WEBUI_RESTART``, so the button reads "Apply and restart UI"), and the test: opens Extensions ->
+Install from URL, installs a clean clone of this repository's HEAD from a ``file://`` URL (the host runs
+``git clone`` and then our ``install.py``), presses "Apply and restart UI" in the Installed tab (the host
+exits; the harness starts it again as webui.sh would; the page reloads itself), then finds the accordion,
+the Extra Networks page and ``/hyperlora/v1/models``. Only committed files are installed.
+
+Needs playwright and Chromium as test_browser.py does; screenshots go to $HYPERLORA_E2E_SCREENSHOTS.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from e2e_helpers import VARIANT
+from test_browser import ARGS, CHROMIUM
+from webui_server import HOSTS, REPO, WebUI, checkout
+
+NAME = "sd-webui-hyperlora"
+ALARMING = ("Error running install.py", "sd-webui-hyperlora requirement", "Traceback", "Error loading script")
+
+
+@pytest.fixture(scope="module", params=list(HOSTS))
+def bare_webui(request, tmp_path_factory, e2e_models):
+    """A WebUI without this extension, restartable from its UI."""
+    host = request.param
+    if checkout(host) is None:
+        pytest.skip(f"set {HOSTS[host]} to a {host} checkout to run the end-to-end suite")
+    pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    server = WebUI(host, tmp_path_factory.mktemp(f"{host}-bare-data"), e2e_models(host), install_self=False,
+                   restartable=True)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _button(page, text: str):
+    """The visible button whose whole label is ``text``."""
+    return page.locator("button:visible", has_text=re.compile(rf"^\s*{re.escape(text)}\s*$")).first
+
+
+def test_install_from_url_and_restart(bare_webui, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    webui = bare_webui
+    assert webui.get("/hyperlora/v1/models").status_code == 404, "the extension is there before installing it"
+    source = tmp_path / NAME
+    subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(REPO), str(source)], check=True)
+    url = source.as_uri()
+    shots = Path(os.environ.get("HYPERLORA_E2E_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1600})
+        page.goto(webui.url, timeout=300_000)
+        page.wait_for_selector("#tab_extensions", state="attached", timeout=300_000)
+        _button(page, "Extensions").click()
+        _button(page, "Install from URL").click()
+        page.get_by_label("URL for extension's git repository").fill(url)
+        _button(page, "Install").click()
+        result = page.locator("#extension_install_result")
+        result.filter(has_text="Installed into").wait_for(timeout=300_000)
+        assert (webui.data_dir / "extensions" / NAME / "install.py").is_file()
+        install_log = webui.log_text()
+        for line in ALARMING:
+            assert line not in install_log, f"{line!r} in the log after installing:\n{install_log[-3000:]}"
+        page.screenshot(path=str(shots / f"install-url-{webui.host}.png"))
+
+        _button(page, "Installed").click()
+        page.locator("#extensions", has_text=NAME).wait_for(timeout=60_000)
+        page.screenshot(path=str(shots / f"install-installed-{webui.host}.png"))
+        _button(page, "Apply and restart UI").click()
+        webui.wait_for_ui_restart()
+        # The page reloads itself once the server answers again (the host's restart_reload()).
+        page.wait_for_selector("#hyperlora_txt2img .label-wrap", timeout=300_000)
+        page.click("#hyperlora_txt2img .label-wrap")
+        page.locator("#hyperlora_txt2img_create").first.wait_for(timeout=60_000)
+        page.locator("#hyperlora_txt2img").first.screenshot(path=str(shots / f"install-accordion-{webui.host}.png"))
+        page.locator("#txt2img_extra_tabs button", has_text=re.compile(r"^\s*HyperLoRA\s*$")).first.click()
+        page.locator("#txt2img_hyperlora").first.wait_for(timeout=60_000)
+        page.screenshot(path=str(shots / f"install-extra-networks-{webui.host}.png"))
+        browser.close()
+
+    models = webui.get("/hyperlora/v1/models")
+    assert models.status_code == 200, models.text
+    assert VARIANT in models.json()["variants"], models.text
+    restart_log = webui.log_text()
+    for line in ALARMING:
+        assert line not in restart_log, f"{line!r} in the log after the restart:\n{restart_log[-3000:]}"
