@@ -157,6 +157,8 @@ class WebUI:
         if self.host == "a1111":
             config["fp8_storage"] = "Enable for SDXL"  # fp32 CPU backups of every patched layer would not fit
             args = ["--use-cpu", "all", "--no-half", "--precision", "full", "--ckpt", str(ckpt)]
+            if self.controlnet:  # its default is inside the (shared) checkout: annotator/downloads
+                args += ["--controlnet-annotator-models-path", str(self.data_dir / "models" / "ControlNetPreprocessor")]
         else:
             ckpt_dir = self.data_dir / "ckpt"
             ckpt_dir.mkdir(exist_ok=True)
