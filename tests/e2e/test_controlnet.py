@@ -125,6 +125,8 @@ def test_controlnet_and_tag_img2img(cn_webui, cn_model):
     init = {"init_images": [encode(face_image(size=(256, 256)))], "denoising_strength": 0.6}
     unit = [_unit(cn_model, NONE[cn_webui.host], _edges_image())]
     cn_before, _ = _run(cn_webui, PLAIN, "img2img", units=unit, **init)
+    cn_repeat, _ = _run(cn_webui, PLAIN, "img2img", units=unit, **init)
+    assert same(cn_repeat[0], cn_before[0]), "the host's ControlNet img2img is not reproducible (before any tag)"
     [plain], _ = _run(cn_webui, PLAIN, "img2img", **init)
     _assert_unit_ran(cn_before, plain, "img2img")
     both, info = _run(cn_webui, PLAIN + TAG, "img2img", units=unit, **init)
