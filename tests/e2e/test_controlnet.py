@@ -124,8 +124,13 @@ def test_controlnet_and_tag_img2img(cn_webui, cn_model):
     """Unit without preprocessor + tag on img2img: both apply; ControlNet alone restores exactly."""
     init = {"init_images": [encode(face_image(size=(256, 256)))], "denoising_strength": 0.6}
     unit = [_unit(cn_model, NONE[cn_webui.host], _edges_image())]
+    # A1111 + sd-webui-controlnet: the process's first ControlNet img2img differed by 1/255 in a few pixels
+    # from the same request repeated, before any tag was used (observed 2026-12-02). So the reference is a
+    # repeat, and the first one is reported, not asserted.
+    first, _ = _run(cn_webui, PLAIN, "img2img", units=unit, **init)
     cn_before, _ = _run(cn_webui, PLAIN, "img2img", units=unit, **init)
     cn_repeat, _ = _run(cn_webui, PLAIN, "img2img", units=unit, **init)
+    print(f"\n[e2e] {cn_webui.host}: first ControlNet img2img equals the repeats: {same(first[0], cn_before[0])}")
     assert same(cn_repeat[0], cn_before[0]), "the host's ControlNet img2img is not reproducible (before any tag)"
     [plain], _ = _run(cn_webui, PLAIN, "img2img", **init)
     _assert_unit_ran(cn_before, plain, "img2img")
