@@ -71,6 +71,9 @@ def test_install_from_url_and_restart(bare_webui, tmp_path):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1600})
+        js_errors: list[str] = []
+        page.on("pageerror", lambda exc: js_errors.append(str(exc)))
+        page.on("console", lambda msg: js_errors.append(msg.text) if msg.type == "error" else None)
         try:
             page.goto(webui.url, timeout=300_000)
             page.wait_for_selector("#tab_extensions", state="attached", timeout=300_000)
@@ -88,7 +91,9 @@ def test_install_from_url_and_restart(bare_webui, tmp_path):
             page.locator("#extensions", has_text=NAME).first.wait_for(timeout=60_000)
             page.screenshot(path=str(shots / f"install-installed-{webui.host}.png"))
             _button(page, "Apply and restart UI").click()
-            webui.wait_for_ui_restart()
+            # the button's JS (extensions_apply -> restart_reload) replaces the page with "Reloading..."
+            page.locator("h1", has_text="Reloading").first.wait_for(state="attached", timeout=60_000)
+            webui.wait_for_ui_restart(timeout=120)
             # The page reloads itself once the server answers again (the host's restart_reload()).
             page.wait_for_selector("#hyperlora_txt2img .label-wrap", timeout=300_000)
             page.click("#hyperlora_txt2img .label-wrap")
@@ -97,7 +102,8 @@ def test_install_from_url_and_restart(bare_webui, tmp_path):
             page.locator("#txt2img_extra_tabs button", has_text=re.compile(r"^\s*HyperLoRA\s*$")).first.click()
             page.locator("#txt2img_hyperlora").first.wait_for(timeout=60_000)
             page.screenshot(path=str(shots / f"install-extra-networks-{webui.host}.png"))
-        except Exception:
+        except Exception as exc:
+            exc.add_note(f"browser errors: {js_errors}")
             page.screenshot(path=str(shots / f"install-failed-{webui.host}.png"))  # what the user would see
             raise
         browser.close()
