@@ -10,13 +10,21 @@ Environment (all optional except the checkout):
   HYPERLORA_E2E_SDXL      SDXL checkpoint; default: built from the A1111 checkout's sd_xl_base.yaml
                           into $HYPERLORA_E2E_CACHE (default ~/.cache/hyperlora-e2e)
   HYPERLORA_E2E_ADETAILER an ADetailer checkout to install beside us
+  HYPERLORA_E2E_CONTROLNET a sd-webui-controlnet checkout, installed beside us (A1111) by the WebUIs that ask
+                          for ControlNet (Forge has its own built in)
+  HYPERLORA_E2E_CONTROLNET_MODEL  the random SDXL ControlNet file; built there when missing (default:
+                          $HYPERLORA_E2E_CACHE/sdxl-controlnet-mid-random.safetensors)
+  HYPERLORA_E2E_DIFFUSERS_PYTHON  an interpreter with diffusers to build it (default: this one if it has
+                          diffusers, else the Forge checkout's venv)
   HYPERLORA_E2E_LOCK      a file to hold an exclusive flock on while a WebUI runs (RAM)
   HF_HOME                 passed through (A1111 reads the CLIP-L tokenizer from the hub cache)
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import importlib.util
 import json
 import os
 import signal
@@ -64,6 +72,29 @@ def sdxl_checkpoint() -> Path:
     return out
 
 
+def _diffusers_python() -> str:
+    given = os.environ.get("HYPERLORA_E2E_DIFFUSERS_PYTHON")
+    if given:
+        return given
+    if importlib.util.find_spec("diffusers") is not None:
+        return sys.executable
+    forge = checkout("forge")
+    if forge is not None and (forge / "venv" / "bin" / "python").exists():
+        return str(forge / "venv" / "bin" / "python")
+    raise RuntimeError("building the ControlNet needs diffusers: set HYPERLORA_E2E_DIFFUSERS_PYTHON")
+
+
+def controlnet_model() -> Path:
+    """The random SDXL ControlNet (built once, beside the SDXL checkpoint it fits, see controlnet_model.py)."""
+    given = os.environ.get("HYPERLORA_E2E_CONTROLNET_MODEL")
+    cache = Path(os.environ.get("HYPERLORA_E2E_CACHE", Path.home() / ".cache" / "hyperlora-e2e"))
+    out = Path(given) if given else cache / "sdxl-controlnet-mid-random.safetensors"
+    if not out.exists():
+        subprocess.run([_diffusers_python(), str(Path(__file__).with_name("controlnet_model.py")),
+                        str(sdxl_checkpoint()), str(out)], check=True, env={**os.environ, "PYTHONPATH": ""})
+    return out
+
+
 def _link(link: Path, target: Path) -> None:
     """``link`` -> ``target`` (kept when it is there already: a restarted WebUI reuses its data dir)."""
     if not link.is_symlink():
@@ -79,7 +110,11 @@ def _free_port() -> int:
 class WebUI:
     """One WebUI process; ``url`` answers once ``start`` returns. Use as a context manager."""
 
-    def __init__(self, host: str, data_dir: Path, models_dir: Path, settings: dict | None = None) -> None:
+    def __init__(self, host: str, data_dir: Path, models_dir: Path, settings: dict | None = None, *,
+                 controlnet: bool = False, install_self: bool = True, restartable: bool = False) -> None:
+        """``controlnet``: install the host's ControlNet (A1111: $HYPERLORA_E2E_CONTROLNET) with the random SDXL
+        ControlNet model; ``install_self=False``: start without this extension (to install it through the UI);
+        ``restartable``: run as under webui.sh (``SD_WEBUI_RESTART``), see ``wait_for_ui_restart``."""
         root = checkout(host)
         if root is None:
             raise RuntimeError(f"{HOSTS[host]} is not set")
@@ -89,27 +124,41 @@ class WebUI:
         self.lora_dir = data_dir / "models" / "Lora"
         self.log_path = data_dir / "webui.log"
         self.settings = settings or {}
+        self.controlnet, self.install_self, self.restartable = controlnet, install_self, restartable
+        self._log_offset = 0
         self.process: subprocess.Popen | None = None
         self._lock_file = None
         self.startup_seconds = 0.0
 
-    def _prepare(self) -> list[str]:
+    def _prepare(self, write_config: bool = True) -> list[str]:
         ext = self.data_dir / "extensions"
         ext.mkdir(parents=True, exist_ok=True)
         self.lora_dir.mkdir(parents=True, exist_ok=True)
-        _link(ext / "sd-webui-hyperlora", REPO)
+        if self.install_self:
+            _link(ext / "sd-webui-hyperlora", REPO)
         adetailer = os.environ.get("HYPERLORA_E2E_ADETAILER")
         if adetailer:
             _link(ext / "adetailer", Path(adetailer))
+        if self.controlnet:
+            if self.host == "a1111":
+                _link(ext / "sd-webui-controlnet", Path(os.environ["HYPERLORA_E2E_CONTROLNET"]))
+            cn_dir = self.data_dir / "models" / "ControlNet"
+            cn_dir.mkdir(parents=True, exist_ok=True)
+            model = controlnet_model()
+            _link(cn_dir / model.name, model)
         ckpt = sdxl_checkpoint()
         config = {"show_progress_type": "Approx cheap", "live_previews_enable": False, "samples_save": False,
                   "grid_save": False, "hyperlora_allow_download": False, **self.settings}
         common = ["--skip-prepare-environment", "--skip-install", "--skip-torch-cuda-test", "--skip-version-check",
                   "--no-download-sd-model", "--api", "--data-dir", str(self.data_dir), "--port", str(self.port),
-                  "--lora-dir", str(self.lora_dir), "--hyperlora-models-dir", str(self.models_dir)]
+                  "--lora-dir", str(self.lora_dir)]
+        if (ext / "sd-webui-hyperlora").exists():  # its preload.py adds the flag; without us it is an error
+            common += ["--hyperlora-models-dir", str(self.models_dir)]
         if self.host == "a1111":
             config["fp8_storage"] = "Enable for SDXL"  # fp32 CPU backups of every patched layer would not fit
             args = ["--use-cpu", "all", "--no-half", "--precision", "full", "--ckpt", str(ckpt)]
+            if self.controlnet:  # its default is inside the (shared) checkout: annotator/downloads
+                args += ["--controlnet-annotator-models-path", str(self.data_dir / "models" / "ControlNetPreprocessor")]
         else:
             ckpt_dir = self.data_dir / "ckpt"
             ckpt_dir.mkdir(exist_ok=True)
@@ -118,20 +167,24 @@ class WebUI:
             args = ["--always-cpu", "--ckpt-dir", str(ckpt_dir)]
             if adetailer:
                 args.append("--ad-no-huggingface")
-        (self.data_dir / "config.json").write_text(json.dumps(config, indent=1))
+        if write_config:
+            (self.data_dir / "config.json").write_text(json.dumps(config, indent=1))
         return [interpreter(self.host, self.root), "launch.py", *common, *args]
 
-    def start(self, timeout: float = 900) -> WebUI:
-        command = self._prepare()
+    def start(self, timeout: float = 900, write_config: bool = True) -> WebUI:
+        command = self._prepare(write_config)
         lock = os.environ.get("HYPERLORA_E2E_LOCK")
-        if lock:
+        if lock and self._lock_file is None:  # a restart through the UI keeps holding it
             self._lock_file = open(lock, "a")  # noqa: SIM115 - held for the server's lifetime
             fcntl.flock(self._lock_file, fcntl.LOCK_EX)
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
                "YOLO_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+        if self.restartable:
+            env["SD_WEBUI_RESTART"] = "1"
         env.pop("PYTHONPATH", None)
         t0 = time.monotonic()
-        with open(self.log_path, "wb") as log:
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(command, cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT,
                                             start_new_session=True)
         while time.monotonic() - t0 < timeout:
@@ -149,11 +202,17 @@ class WebUI:
         before the always-on scripts' default arguments exist (a request then fails in
         ``init_script_args``), so also wait for the "Startup time:" line both hosts print last."""
         try:
-            if "Startup time:" not in self.log_path.read_text(errors="replace"):
+            if "Startup time:" not in self.log_text():
                 return False
             return httpx.get(f"{self.url}/sdapi/v1/options", timeout=5).status_code == 200
         except (OSError, httpx.HTTPError):
             return False
+
+    def log_text(self, since_start: bool = True) -> str:
+        """The server log, from the latest start on (or all of it)."""
+        with open(self.log_path, "rb") as fh:
+            fh.seek(self._log_offset if since_start else 0)
+            return fh.read().decode(errors="replace")
 
     def log_tail(self, lines: int = 60) -> str:
         try:
@@ -178,6 +237,25 @@ class WebUI:
         restart does: every in-process cache is gone, the files stay)."""
         self.stop()
         return self.start()
+
+    def wait_for_ui_restart(self, timeout: float = 300) -> WebUI:
+        """Do what webui.sh does after the Extensions tab's "Apply and restart UI": the host writes
+        ``<checkout>/tmp/restart`` and exits with 0; wait for that exit, remove the marker and start the same
+        command again (same data dir, port and settings the WebUI saved; the lock stays held)."""
+        if self.process is None:
+            raise RuntimeError("not started")
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise RuntimeError(f"{self.host} did not exit within {timeout} s:\n{self.log_tail()}") from exc
+        marker = self.root / "tmp" / "restart"
+        requested = marker.exists()
+        marker.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            marker.parent.rmdir()  # only if empty: the host made it for the marker
+        if code != 0 or not requested:
+            raise RuntimeError(f"{self.host} exited with {code}, restart requested: {requested}\n{self.log_tail()}")
+        return self.start(write_config=False)
 
     def __enter__(self) -> WebUI:
         return self.start()
