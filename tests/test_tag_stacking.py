@@ -5,11 +5,11 @@ applies both identities. Real tiny models (conftest) and real identity files."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import pytest
 import torch
 from face_pack import face_image
+from host_shapes import Params, Processing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -74,26 +74,6 @@ def test_differing_base_weights_apply_side_by_side(service):
     got = applied_delta(service, [TagRequest("smiling", 0.6, 0.4), TagRequest("smiling", 0.2, 0.0)], layer)
     assert torch.allclose(got, want, rtol=0, atol=1e-3 * float(want.abs().max()))  # fp16 file tensors
     assert base_only.abs().max() > 0
-
-
-@dataclass
-class Processing:
-    prompts: list
-    hr_prompts: list = field(default_factory=list)
-    extra_network_data: dict = field(default_factory=dict)
-    hr_extra_network_data: dict = field(default_factory=dict)
-    extra_generation_params: dict = field(default_factory=dict)
-    comments: list = field(default_factory=list)
-    is_hr_pass: bool = False
-
-    def comment(self, text: str) -> None:
-        self.comments.append(text)
-
-
-class Params:
-    def __init__(self, *items: str) -> None:
-        self.positional = [i for i in items if "=" not in i]
-        self.named = dict(i.split("=", 1) for i in items if "=" in i)
 
 
 def test_slider_pair_applies_both_signs_together(service):

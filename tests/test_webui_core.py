@@ -5,12 +5,13 @@ WebUI's processing object (the WebUI itself is covered by tests/e2e).
 """
 
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
 from face_pack import face_image
+from host_shapes import Params, Processing
 from PIL import Image
 from safetensors import safe_open
 
@@ -222,29 +223,6 @@ def test_missing_models_without_download_list_the_files(tmp_path):
 
 
 # ---- activation ----------------------------------------------------------------------------
-class Params:
-    """The WebUI's ExtraNetworkParams shape: ``items`` split into positional and named."""
-
-    def __init__(self, *items):
-        self.items = list(items)
-        self.positional = [i for i in items if "=" not in i]
-        self.named = dict(i.split("=", 1) for i in items if "=" in i)
-
-
-@dataclass
-class Processing:
-    prompts: list
-    hr_prompts: list = field(default_factory=list)
-    extra_network_data: dict = field(default_factory=dict)
-    hr_extra_network_data: dict = field(default_factory=dict)
-    extra_generation_params: dict = field(default_factory=dict)
-    comments: dict = field(default_factory=dict)
-    is_hr_pass: bool = False
-
-    def comment(self, text):
-        self.comments[text] = 1
-
-
 def test_activation_adds_trigger_words_and_infotext(service, alice):
     params = [Params("alice", "0.7")]
     p = Processing(prompts=["photo of alice", "fcsks fxhks fhyks, alice"], hr_prompts=["hires alice"],

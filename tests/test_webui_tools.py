@@ -8,12 +8,12 @@ import base64
 import io
 import logging
 import types
-from dataclasses import dataclass, field
 
 import pytest
 from face_pack import face_image
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from host_shapes import Params, Processing
 from PIL import Image
 
 from hyperlora_ext.likeness import face_analyzer, format_likeness, likeness, parse_likeness
@@ -61,24 +61,6 @@ def people(service):
     alice = service.create_identity(ALICE, "alice", "tiny_id")
     bob = service.create_identity(BOB, "bob", "tiny_id")
     return alice.identity, bob.identity
-
-
-class Params:
-    def __init__(self, *items):
-        self.positional = [i for i in items if "=" not in i]
-        self.named = dict(i.split("=", 1) for i in items if "=" in i)
-
-
-@dataclass
-class Processing:
-    prompts: list = field(default_factory=lambda: ["photo"])
-    extra_network_data: dict = field(default_factory=dict)
-    extra_generation_params: dict = field(default_factory=dict)
-    comments: list = field(default_factory=list)
-    is_hr_pass: bool = False
-
-    def comment(self, text):
-        self.comments.append(text)
 
 
 def tagged(service, *names) -> Processing:
@@ -136,7 +118,7 @@ def test_likeness_setting_off_and_errors_never_raise(models_dir, service, people
     with caplog.at_level(logging.ERROR):
         annotate(service, p, b"not an image")
     assert LIKENESS_KEY not in p.extra_generation_params
-    assert "likeness not measured" in p.comments[-1]
+    assert "likeness not measured" in list(p.comments)[-1]
     assert "likeness not measured" in p.extra_generation_params["HyperLoRA warnings"]
 
 
