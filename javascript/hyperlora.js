@@ -168,8 +168,12 @@
     }, true);
 
     // Hover help: the hosts set a component's tooltip= as its title (hints.js), except where their
-    // gradio drops it (Forge, gradio 4): fill in the titles that are missing.
-    function applyHelp(help) {
+    // gradio drops it (Forge, gradio 4): fill in the titles that are missing. Gradio 4 mounts a tab's
+    // controls only when the tab is first shown, so this runs again on every UI update (onUiUpdate).
+    let help = null;
+
+    function applyHelp() {
+        if (!help) return;
         document.querySelectorAll("[id*='hyperlora']").forEach((el) => {
             const m = el.id.match(HELP_ID);
             if (m && help[m[1]] && !el.title) el.title = help[m[1]];
@@ -180,13 +184,17 @@
         fetch(HELP_URL, {credentials: "same-origin"})
             .then((r) => (r.ok ? r.json() : null))
             .then((data) => {
-                if (data && data.help) applyHelp(data.help);
+                if (data && data.help) {
+                    help = data.help;
+                    applyHelp();
+                }
             })
             .catch(() => {});
     }
 
     if (typeof onUiLoaded === "function") onUiLoaded(loadHelp);
     else window.addEventListener("load", loadHelp);
+    if (typeof onUiUpdate === "function") onUiUpdate(applyHelp);
 
     document.addEventListener("focusout", (e) => {
         if (state && e.target === state.target) hide();

@@ -9,12 +9,18 @@ an ``lk_`` prefix and are created with ``overwrite``.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
 import re
 
+import numpy as np
 import pytest
 from e2e_helpers import PLAIN, VARIANT, encode, generate, same, xyz_cells
-from face_pack import face_image
+from face_pack import BACKGROUND, face_image
 from PIL import Image
+
+from hyperlora_ext import cli
 
 ALICE = [face_image(pattern=80, seed=s) for s in (1, 2)]
 STRANGER = face_image(pattern=-80, seed=9)
@@ -110,3 +116,51 @@ def test_mix_and_slider_apply_by_tag(webui, people):
     assert f"lk_slider ({slider['hash']}): 1, {VARIANT}" in slider_info["infotexts"][0]
     assert f"{LIKENESS}: lk_mix " in mix_info["infotexts"][0]  # a mix has a reference embedding: scored
     assert LIKENESS not in slider_info["infotexts"][0]  # a slider has no reference embedding: no score
+
+
+def astronaut_head() -> Image.Image:
+    """A real face both detectors find once: skimage's astronaut, head only, on the synthetic pack's
+    blue background (ADetailer's mediapipe finds the real face; the synthetic SCRFD finds one
+    skin blob there and nothing on the background)."""
+    skimage_data = pytest.importorskip("skimage.data")
+    head = Image.fromarray(skimage_data.astronaut()).crop((160, 30, 290, 200))
+    head = head.resize((int(head.width * 1.3), int(head.height * 1.3)))
+    image = Image.new("RGB", (256, 256), BACKGROUND)
+    image.paste(head, ((256 - head.width) // 2, (256 - head.height) // 2))
+    return image
+
+
+def cli_likeness(webui, image: Image.Image, name: str, tmp_path) -> str:
+    """What ``python -m hyperlora_ext likeness`` prints for ``image`` and the stored identity ``name``."""
+    path = tmp_path / f"scored-{len(list(tmp_path.iterdir()))}.png"
+    image.save(path)
+    identity = webui.models_dir / "hyper_lora" / "identities" / f"{name}.safetensors"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli.main(["likeness", str(path), "--identity", str(identity), "--models-dir", str(webui.models_dir)])
+    assert code == 0, out.getvalue()
+    return out.getvalue().strip()
+
+
+def test_likeness_after_adetailer_is_of_the_final_image(webui, tmp_path):
+    """ADetailer (skip img2img) inpaints the face of a real photo; the infotext's likeness is that of
+    the returned image (what the CLI measures on it), not that of the photo before ADetailer ran."""
+    if not os.environ.get("HYPERLORA_E2E_ADETAILER"):
+        pytest.skip("set HYPERLORA_E2E_ADETAILER to an ADetailer checkout")
+    head = astronaut_head()
+    create(webui, "lk_head", [head])
+    before = cli_likeness(webui, head, "lk_head", tmp_path)
+    assert re.fullmatch(r"lk_head (0\.9\d|1\.00)", before), before  # her own photo
+    unit = {"ad_model": "mediapipe_face_short", "ad_prompt": f"{PLAIN} <hyperlora:lk_head:1>",
+            "ad_denoising_strength": 0.6, "ad_inpaint_only_masked": True, "ad_use_steps": True, "ad_steps": 2}
+    image, info = generate(webui, f"{PLAIN} <hyperlora:lk_head:1>", "img2img", init_images=[encode(head)],
+                           denoising_strength=0.5, alwayson_scripts={"ADetailer": {"args": [True, True, unit]}})
+    infotext = info["infotexts"][0]
+    assert "ADetailer model: mediapipe_face_short" in infotext, infotext  # ADetailer ran and found the face
+    assert not same(image, np.asarray(head)), "ADetailer changed nothing"
+    found = re.search(rf"{LIKENESS}: (lk_head [^,\n]+)", infotext)
+    assert found, infotext
+    final = cli_likeness(webui, Image.fromarray(image), "lk_head", tmp_path)
+    print(f"\n[e2e] {webui.host} likeness before ADetailer: {before}; after: {found.group(1)}")
+    assert found.group(1) == final, (found.group(1), final)  # the score of the image returned
+    assert final != before, final  # ... which ADetailer changed: not the photo's score
