@@ -73,8 +73,12 @@ def page(webui):
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         pg = browser.new_page(viewport={"width": 1400, "height": 1600})
         pg.set_default_timeout(SHORT)
+        refused: list[str] = []  # the host's own scripts must load: without them the page half works
+        pg.on("response", lambda r: refused.append(f"{r.status} {r.url}") if "/file=" in r.url and r.status >= 400
+              else None)
         pg.goto(webui.url, timeout=LONG)
         pg.wait_for_selector(f"{EID} .label-wrap", timeout=LONG)
+        assert not refused, refused[:5]
         pg.click(f"{EID} .label-wrap")
         yield pg
         browser.close()

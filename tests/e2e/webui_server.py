@@ -164,7 +164,10 @@ class WebUI:
             ckpt_dir.mkdir(exist_ok=True)
             _link(ckpt_dir / ckpt.name, ckpt)
             config.update(forge_preset="xl", sd_model_checkpoint=ckpt.name)
-            args = ["--always-cpu", "--ckpt-dir", str(ckpt_dir)]
+            # Forge serves /file= only from --gradio-allowed-path, whose default is the data dir: with a
+            # --data-dir elsewhere every one of its own scripts (script.js, javascript/*.js) answers 403 and
+            # the page runs without them. A default install has the checkout as its data dir: allow it.
+            args = ["--always-cpu", "--ckpt-dir", str(ckpt_dir), "--gradio-allowed-path", str(self.root)]
             if adetailer:
                 args.append("--ad-no-huggingface")
         if write_config:
