@@ -49,7 +49,9 @@ def status(page, elem_id: str):
 
 
 def tab_button(page, container: str, label: str):
-    return page.locator(f"{container} > .tab-nav > button").filter(has_text=re.compile(rf"^\s*{re.escape(label)}\s*$"))
+    """A tab's button by its label, in any case (Forge says "Img2img" where A1111 says "img2img")."""
+    label_re = re.compile(rf"^\s*{re.escape(label)}\s*$", re.IGNORECASE)
+    return page.locator(f"{container} > .tab-nav > button").filter(has_text=label_re)
 
 
 def api_create(webui, name: str, pattern: int, seeds=(1,)) -> None:
