@@ -3,7 +3,7 @@
 One WebUI and one page per host, tests in file order (the later ones use identities the first
 creates): create through the *Create* tab with a face-less and a flagged photo (messages stay),
 hover help on every control, insert / save as LoRA / mix through *Use & manage*, manage an identity
-from its Extra Networks card editor (rename, Save as LoRA, delete), ``<hyperlora:a`` autocomplete
+from its Extra Networks card editor (rename, Save as LoRA, delete), ``<hyperlora:an`` autocomplete
 and Ctrl+Up/Down in the txt2img, img2img and hires-fix prompts, the panel in the narrow img2img column.
 Every wait is on a condition (Playwright ``expect``), never a fixed sleep.
 
@@ -201,30 +201,30 @@ def test_card_editor_renames_saves_and_deletes(webui, page, shots):
 def _type_tag_and_accept(page, prompt, accept_with_click: bool) -> None:
     prompt.fill("")
     prompt.click()
-    page.keyboard.type("photo of <hyperlora:a")
+    page.keyboard.type("photo of <hyperlora:an")
     suggestions = page.locator("#hyperlora_suggestions")
     expect(suggestions).to_be_visible()
     first = suggestions.locator(".hyperlora-suggestion").first
-    expect(first).to_have_text("alice")  # names that start with "a" come before names that contain it
+    expect(first).to_have_text("anika")  # names that start with "an" come before names that contain it (dana)
     if accept_with_click:
         first.click()
     else:
         page.keyboard.press("Enter")
-    expect(prompt).to_have_value("photo of <hyperlora:alice:0.85>")
+    expect(prompt).to_have_value("photo of <hyperlora:anika:0.85>")
     expect(suggestions).to_be_hidden()
 
 
 def test_autocomplete_and_ctrl_arrows_in_the_prompts(webui, page):
-    api_create(webui, "alice", 80, seeds=(5,))
+    api_create(webui, "anika", 80, seeds=(5,))  # not alice: test_webui makes her
     tab_button(page, "#txt2img_extra_tabs", "Generation").click()
     prompt = page.locator("#txt2img_prompt textarea").first
     _type_tag_and_accept(page, prompt, accept_with_click=False)
     page.keyboard.press("ArrowLeft")  # into the tag, as the WebUI's Ctrl+Up/Down needs
     page.keyboard.press("Control+ArrowUp")
-    expect(prompt).to_have_value("photo of <hyperlora:alice:0.9>")
+    expect(prompt).to_have_value("photo of <hyperlora:anika:0.9>")
     for _ in range(3):
         page.keyboard.press("Control+ArrowDown")
-    expect(prompt).to_have_value("photo of <hyperlora:alice:0.75>")
+    expect(prompt).to_have_value("photo of <hyperlora:anika:0.75>")
 
     tab_button(page, "#tabs", "img2img").click()
     prompt = page.locator("#img2img_prompt textarea").first
@@ -232,7 +232,7 @@ def test_autocomplete_and_ctrl_arrows_in_the_prompts(webui, page):
     _type_tag_and_accept(page, prompt, accept_with_click=True)
     page.keyboard.press("ArrowLeft")
     page.keyboard.press("Control+ArrowDown")
-    expect(prompt).to_have_value("photo of <hyperlora:alice:0.8>")
+    expect(prompt).to_have_value("photo of <hyperlora:anika:0.8>")
 
     tab_button(page, "#tabs", "txt2img").click()
     page.locator("#txt2img_hr .label-wrap").first.click()  # open Hires. fix: its prompt box shows
@@ -241,7 +241,7 @@ def test_autocomplete_and_ctrl_arrows_in_the_prompts(webui, page):
     _type_tag_and_accept(page, prompt, accept_with_click=False)
     page.keyboard.press("ArrowLeft")
     page.keyboard.press("Control+ArrowUp")
-    expect(prompt).to_have_value("photo of <hyperlora:alice:0.9>")
+    expect(prompt).to_have_value("photo of <hyperlora:anika:0.9>")
 
 
 def test_panel_fits_the_narrow_img2img_column(webui, page, shots):
