@@ -14,6 +14,8 @@ Environment (all optional except the checkout):
                           for ControlNet (Forge has its own built in)
   HYPERLORA_E2E_CONTROLNET_MODEL  the random SDXL ControlNet file; built there when missing (default:
                           $HYPERLORA_E2E_CACHE/sdxl-controlnet-mid-random.safetensors)
+  HYPERLORA_E2E_INSTANTID_MODEL  the random InstantID IP-Adapter (SDXL) file; built there when missing (default:
+                          $HYPERLORA_E2E_CACHE/ip-adapter_instant_id_sdxl-random.safetensors, see instantid_model.py)
   HYPERLORA_E2E_DIFFUSERS_PYTHON  an interpreter with diffusers to build it (default: this one if it has
                           diffusers, else the Forge checkout's venv)
   HYPERLORA_E2E_LOCK      a file to hold an exclusive flock on while a WebUI runs (RAM)
@@ -107,6 +109,23 @@ def _cpu_has_fast_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def instantid_model() -> Path:
+    """The random InstantID IP-Adapter (built once with this interpreter's torch, see instantid_model.py)."""
+    given = os.environ.get("HYPERLORA_E2E_INSTANTID_MODEL")
+    cache = Path(os.environ.get("HYPERLORA_E2E_CACHE", Path.home() / ".cache" / "hyperlora-e2e"))
+    out = Path(given) if given else cache / "ip-adapter_instant_id_sdxl-random.safetensors"
+    if not out.exists():
+        subprocess.run([sys.executable, str(Path(__file__).with_name("instantid_model.py")), str(out)], check=True,
+                       env={**os.environ, "PYTHONPATH": ""})
+    return out
+
+
+# The names the WebUI's ControlNet folder shows them under: both hosts recognise InstantID by "instant_id" in the
+# file name (sd-webui-controlnet: the IP-Adapter in ipadapter_model.py, the ControlNet in controlnet_model_guess.py).
+INSTANTID_IP_ADAPTER = "ip-adapter_instant_id_sdxl.safetensors"
+INSTANTID_CONTROLNET = "control_instant_id_sdxl.safetensors"
+
+
 def _link(link: Path, target: Path) -> None:
     """``link`` -> ``target`` (kept when it is there already: a restarted WebUI reuses its data dir)."""
     if not link.is_symlink():
@@ -123,10 +142,13 @@ class WebUI:
     """One WebUI process; ``url`` answers once ``start`` returns. Use as a context manager."""
 
     def __init__(self, host: str, data_dir: Path, models_dir: Path, settings: dict | None = None, *,
-                 controlnet: bool = False, install_self: bool = True, restartable: bool = False) -> None:
+                 controlnet: bool = False, instantid: bool = False, install_self: bool = True,
+                 restartable: bool = False) -> None:
         """``controlnet``: install the host's ControlNet (A1111: $HYPERLORA_E2E_CONTROLNET) with the random SDXL
         ControlNet model; ``install_self=False``: start without this extension (to install it through the UI);
-        ``restartable``: run as under webui.sh (``SD_WEBUI_RESTART``), see ``wait_for_ui_restart``."""
+        ``instantid``: also (implies ``controlnet``) the random InstantID IP-Adapter and the random ControlNet under
+        InstantID names, and the host's antelopev2 folder linked to the one in ``models_dir`` (a single copy,
+        read by both); ``restartable``: run as under webui.sh (``SD_WEBUI_RESTART``), see ``wait_for_ui_restart``."""
         root = checkout(host)
         if root is None:
             raise RuntimeError(f"{HOSTS[host]} is not set")
@@ -136,7 +158,8 @@ class WebUI:
         self.lora_dir = data_dir / "models" / "Lora"
         self.log_path = data_dir / "webui.log"
         self.settings = settings or {}
-        self.controlnet, self.install_self, self.restartable = controlnet, install_self, restartable
+        self.controlnet, self.install_self, self.restartable = controlnet or instantid, install_self, restartable
+        self.instantid = instantid
         self._log_offset = 0
         self.process: subprocess.Popen | None = None
         self._lock_file = None
@@ -158,6 +181,16 @@ class WebUI:
             cn_dir.mkdir(parents=True, exist_ok=True)
             model = controlnet_model()
             _link(cn_dir / model.name, model)
+            if self.instantid:
+                _link(cn_dir / INSTANTID_CONTROLNET, model)
+                _link(cn_dir / INSTANTID_IP_ADAPTER, instantid_model())
+                # Where the host's InstantID looks for <root>/models/antelopev2: Forge's sd_forge_ipadapter and
+                # forge_legacy_preprocessors, the WebUI's models/insightface (ours by default too);
+                # sd-webui-controlnet, <annotator models path>/insightface (default inside the extension).
+                root = self.data_dir / "models" / ("insightface" if self.host == "forge" else
+                                                   "ControlNetPreprocessor/insightface")
+                root.parent.mkdir(parents=True, exist_ok=True)
+                _link(root, self.models_dir / "insightface")
         ckpt = sdxl_checkpoint()
         config = {"show_progress_type": "Approx cheap", "live_previews_enable": False, "samples_save": False,
                   "grid_save": False, "hyperlora_allow_download": False, **self.settings}

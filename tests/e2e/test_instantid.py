@@ -1,0 +1,172 @@
+"""End-to-end: the official "T2I + InstantID" workflow beside ``<hyperlora:NAME:1>`` in one txt2img generation.
+
+InstantID is two ControlNet units, in this order: the face embedding through the InstantID IP-Adapter
+(A1111 + sd-webui-controlnet: preprocessor ``instant_id_face_embedding``; Forge: ``InsightFace (InstantID)``)
+and the face keypoints through the InstantID ControlNet (``instant_id_face_keypoints`` on both). The models are
+random: the IP-Adapter from instantid_model.py, the ControlNet the random SDXL one from controlnet_model.py
+under an ``instant_id`` name (both hosts recognise InstantID by the file name). InstantID and HyperLoRA read one
+antelopev2 folder (the synthetic pack of tests/face_pack.py: the host's insightface folder is a link to ours).
+
+Proof that the units ran: the keypoints map (the five coloured InstantID dots) comes back among the images,
+the result differs from the same request without units, and the IP-Adapter unit alone changes the image
+differently for another face (the embedding is the face's). A request naming an unknown model answers 200 with
+a plain image on Forge, so the status code proves nothing.
+
+Both orders in one process each: HyperLoRA first (identity + tag, then InstantID, then HyperLoRA again: same
+identity hash, same pixels) and, after a restart, InstantID first (then a HyperLoRA identity from the same
+photo: same hash; then the tag and both together: the pixels of the first process).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+from e2e_helpers import BASE, PLAIN, TIMINGS, decode, encode, info_of, same
+from face_pack import face_image
+from webui_server import HOSTS, INSTANTID_CONTROLNET, INSTANTID_IP_ADAPTER, WebUI, checkout
+
+NAME = "iid_erin"
+TAG = f" <hyperlora:{NAME}:1>"
+FACE = face_image(feature=(190, 120, 100), seed=5)  # the identity's photo and InstantID's face image
+OTHER_FACE = face_image(feature=(120, 160, 200), seed=9, pattern=-60)
+EMBEDDING = {"a1111": "instant_id_face_embedding", "forge": "InsightFace (InstantID)"}
+KEYPOINTS = "instant_id_face_keypoints"
+DOTS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (255, 0, 255)]  # the keypoints' colours
+FIRST: dict[str, dict] = {}  # host -> results of the first process, compared after the restart
+
+
+@pytest.fixture(scope="module", params=list(HOSTS))
+def iid_webui(request, tmp_path_factory, e2e_models):
+    """A WebUI with ControlNet and the InstantID models; one identity made before any InstantID use."""
+    host = request.param
+    if not os.environ.get("HYPERLORA_E2E_INSTANTID"):
+        pytest.skip("set HYPERLORA_E2E_INSTANTID=1 to run the InstantID workflow (opt-in: see README, Tests)")
+    if checkout(host) is None:
+        pytest.skip(f"set {HOSTS[host]} to a {host} checkout to run the end-to-end suite")
+    if host == "a1111" and not os.environ.get("HYPERLORA_E2E_CONTROLNET"):
+        pytest.skip("set HYPERLORA_E2E_CONTROLNET to a sd-webui-controlnet checkout")
+    server = WebUI(host, tmp_path_factory.mktemp(f"{host}-iid-data"), e2e_models(host), instantid=True)
+    server.start()
+    print(f"\n[e2e] {host} with ControlNet + InstantID models answered after {server.startup_seconds:.0f} s")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _listed(webui: WebUI, file_name: str) -> str:
+    """The model's name as the host lists it (``"<stem> [<hash>]"``)."""
+    stem = file_name.rsplit(".", 1)[0]
+    names = webui.get("/controlnet/model_list").json()["model_list"]
+    listed = [n for n in names if n.startswith(stem)]
+    assert listed, f"{stem} not among the host's ControlNet models {names}"
+    return listed[0]
+
+
+def _units(webui: WebUI, face=FACE, keypoints: bool = True) -> list[dict]:
+    common = {"enabled": True, "weight": 1.0, "processor_res": 512, "guidance_start": 0.0, "guidance_end": 1.0,
+              "pixel_perfect": False, "save_detected_map": True, "image": encode(face)}
+    units = [{**common, "module": EMBEDDING[webui.host], "model": _listed(webui, INSTANTID_IP_ADAPTER)}]
+    if keypoints:
+        units.append({**common, "module": KEYPOINTS, "model": _listed(webui, INSTANTID_CONTROLNET)})
+    return units
+
+
+def _run(webui: WebUI, prompt: str, units: list[dict] | None = None) -> tuple[list[np.ndarray], dict]:
+    """One txt2img; every returned image (the result first, then any detected maps) and the info."""
+    scripts = {"ControlNet": {"args": units}} if units else {}
+    t0 = time.monotonic()
+    r = webui.post("/sdapi/v1/txt2img", {**BASE, "prompt": prompt, "alwayson_scripts": scripts})
+    assert r.status_code == 200, r.text[:2000]
+    TIMINGS.setdefault(f"{webui.host} txt2img + InstantID" if units else f"{webui.host} txt2img", []).append(
+        time.monotonic() - t0)
+    body = r.json()
+    return [decode(b) for b in body["images"]], info_of(body)
+
+
+def _dots(rgb: np.ndarray) -> list[int]:
+    """Pixels of each keypoint colour (within 40 per channel: a host may resize the map)."""
+    return [int((np.abs(rgb.astype(int) - c).max(axis=-1) <= 40).sum()) for c in DOTS]
+
+
+def _keypoints_map(images: list[np.ndarray]) -> np.ndarray:
+    """The InstantID keypoints map among the detected maps: mostly black, with all five coloured dots."""
+    for image in images[1:]:
+        rgb = image[..., :3]
+        if min(_dots(rgb)) > 10 and (rgb.max(axis=-1) < 8).mean() > 0.5:
+            return rgb
+    raise AssertionError(f"no InstantID keypoints map among the {len(images) - 1} detected maps "
+                         f"(shapes {[i.shape for i in images[1:]]}): the keypoints unit did not run")
+
+
+def _create(webui: WebUI, name: str) -> str:
+    r = webui.post("/hyperlora/v1/identities", {"name": name, "images": [encode(FACE)]})
+    assert r.status_code == 200, r.text
+    return r.json()["hash"]
+
+
+def _check_instantid(webui: WebUI, plain: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """Both units ran: the keypoints map came back, the image changed; the embedding unit is the face's."""
+    iid, _ = _run(webui, PLAIN, _units(webui))
+    kps = _keypoints_map(iid)
+    assert not same(iid[0], plain), "the InstantID units did not change the image"
+    [ip_only, *_], _ = _run(webui, PLAIN, _units(webui, keypoints=False))
+    [ip_other, *_], _ = _run(webui, PLAIN, _units(webui, OTHER_FACE, keypoints=False))
+    assert not same(ip_only, plain), "the InstantID IP-Adapter unit did not change the image"
+    assert not same(ip_only, ip_other), "the IP-Adapter unit gave the same image for another face"
+    assert not same(ip_only, iid[0]), "the keypoints ControlNet unit changed nothing beside the IP-Adapter"
+    return iid, kps
+
+
+def test_hyperlora_then_instantid_then_hyperlora(iid_webui):
+    """Identity + tag first; then InstantID runs (both units) and with the tag; then HyperLoRA is unchanged."""
+    webui = iid_webui
+    first_hash = _create(webui, NAME)
+    [plain], _ = _run(webui, PLAIN)
+    [tagged], info = _run(webui, PLAIN + TAG)
+    assert f"{NAME} (" in info["extra_generation_params"].get("HyperLoRA", ""), info["extra_generation_params"]
+    assert not same(tagged, plain)
+
+    iid, kps = _check_instantid(webui, plain)
+    print(f"\n[e2e] {webui.host}: InstantID keypoints map {kps.shape}, "
+          f"pixels per dot colour {_dots(kps)}")
+
+    both, info = _run(webui, PLAIN + TAG, _units(webui))
+    assert f"{NAME} (" in info["extra_generation_params"].get("HyperLoRA", ""), info["extra_generation_params"]
+    assert same(_keypoints_map(both), kps), "the tag changed InstantID's keypoints map"
+    assert not same(both[0], iid[0]), "the tag did not apply beside InstantID"
+    assert not same(both[0], tagged), "InstantID did not apply beside the tag"
+
+    # HyperLoRA after InstantID: the same photo gives the same identity; the tag the same pixels.
+    assert _create(webui, NAME + "_again") == first_hash, "InstantID's face models changed HyperLoRA's identity"
+    assert same(_run(webui, PLAIN + TAG)[0][0], tagged), "the tag gives other pixels after InstantID ran"
+    iid_again, _ = _run(webui, PLAIN, _units(webui))
+    assert same(iid_again[0], iid[0]), "InstantID alone no longer gives the pixels it gave before the tag"
+    assert same(_run(webui, PLAIN)[0][0], plain), "the plain image changed"
+    FIRST[webui.host] = {"plain": plain, "tagged": tagged, "iid": iid[0], "kps": kps, "both": both[0],
+                         "hash": first_hash}
+
+
+def test_instantid_first_after_a_restart(iid_webui):
+    """A fresh process whose first face work is InstantID's; then HyperLoRA: same identity, same pixels."""
+    webui = iid_webui
+    first = FIRST.get(webui.host)
+    if first is None:
+        pytest.skip("needs test_hyperlora_then_instantid_then_hyperlora's results")
+    webui.restart()
+    iid, _ = _run(webui, PLAIN, _units(webui))  # the process's first use of antelopev2
+    assert same(_keypoints_map(iid), first["kps"])
+    assert not same(iid[0], first["plain"]), "the InstantID units did not change the image"
+    print(f"\n[e2e] {webui.host}: InstantID after a restart equals the first process's: {same(iid[0], first['iid'])}")
+    assert same(iid[0], first["iid"]), "InstantID gave other pixels in a fresh process"
+
+    assert _create(webui, NAME + "_after_iid") == first["hash"], "HyperLoRA after InstantID made another identity"
+    [tagged], _ = _run(webui, PLAIN + TAG)
+    assert same(tagged, first["tagged"]), "the tag gives other pixels when InstantID ran first"
+    both, _ = _run(webui, PLAIN + TAG, _units(webui))
+    assert same(both[0], first["both"]), "InstantID + tag gives other pixels when InstantID ran first"
+    iid_again, _ = _run(webui, PLAIN, _units(webui))
+    assert same(iid_again[0], iid[0]), "InstantID alone changed after HyperLoRA ran"
