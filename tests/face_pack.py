@@ -146,19 +146,23 @@ def build_face_pack(folder: str | Path) -> Path:
 
 
 def face_image(size: tuple[int, int] = (320, 320), faces: list[tuple[int, int, int]] | None = None,
-               feature: tuple[int, int, int] = (170, 110, 90), seed: int = 0, pattern: int = 0) -> Image.Image:
+               feature: tuple[int, int, int] = (170, 110, 90), seed: int = 0, pattern: int = 0,
+               skin: tuple[int, int, int] = SKIN, background: tuple[int, int, int] = BACKGROUND) -> Image.Image:
     """A synthetic photo: blue background with skin-coloured square "faces" (cx, cy, side).
 
     ``feature`` colours the eye/mouth marks (keep it skin-like), so "different people" differ.
+    ``skin``/``background``: other colours; with red = blue in all three (e.g. skin (220, 170, 220),
+    features (185, 125, 185), background (40, 40, 40)) the detector also finds the face in an RGB
+    array handed to insightface as BGR, as Forge's InstantID preprocessors do.
     ``pattern`` (about -100..100) adds a quadrant pattern to each face's green and blue
     channels; opposite signs give clearly different people (ArcFace cosine < 0 here), a
     pattern of 0 none.
     """
-    img = Image.new("RGB", size, BACKGROUND)
+    img = Image.new("RGB", size, background)
     draw = ImageDraw.Draw(img)
     for cx, cy, side in faces if faces is not None else [(size[0] // 2, size[1] // 2, size[0] // 3)]:
         h = side / 2
-        draw.rectangle((cx - h, cy - h, cx + h, cy + h), fill=SKIN)
+        draw.rectangle((cx - h, cy - h, cx + h, cy + h), fill=skin)
         e = side / 8
         for ex, ey in ((-0.18, -0.12), (0.18, -0.12), (0.0, 0.22)):
             x, y = cx + ex * side, cy + ey * side

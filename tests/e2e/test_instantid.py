@@ -30,8 +30,12 @@ from webui_server import HOSTS, INSTANTID_CONTROLNET, INSTANTID_IP_ADAPTER, WebU
 
 NAME = "iid_erin"
 TAG = f" <hyperlora:{NAME}:1>"
-FACE = face_image(feature=(190, 120, 100), seed=5)  # the identity's photo and InstantID's face image
-OTHER_FACE = face_image(feature=(120, 160, 200), seed=9, pattern=-60)
+# The identity's photo and InstantID's face image. Forge's InstantID preprocessors hand insightface the RGB array
+# as it is (insightface expects BGR; sd-webui-controlnet and HyperLoRA convert): these colours (red = blue) let the
+# synthetic detector find the face in either channel order, as a real detector does.
+IID_COLOURS = {"skin": (220, 170, 220), "background": (40, 40, 40)}
+FACE = face_image(feature=(185, 125, 185), seed=5, **IID_COLOURS)
+OTHER_FACE = face_image(feature=(165, 105, 165), seed=9, pattern=-60, **IID_COLOURS)
 EMBEDDING = {"a1111": "instant_id_face_embedding", "forge": "InsightFace (InstantID)"}
 KEYPOINTS = "instant_id_face_keypoints"
 DOTS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (255, 0, 255)]  # the keypoints' colours
