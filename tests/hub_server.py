@@ -5,6 +5,12 @@
 ``X-Linked-Size``) and byte ranges (206). Faults can be injected per file: close the connection
 after some bytes on the next GETs, ignore ``Range`` (answer 200 with the whole file), or serve other
 bytes than the advertised sha256. Every request is logged. Loopback only; stops with its context.
+
+``release_files`` lays out a local model folder as the three official repos serve it. For a WebUI
+(which may ask the hub for its own files too, e.g. the CLIP tokenizer from the CLIP repo),
+``others_unavailable`` answers every file it does not serve with 503, so the host falls back to its
+cache as when offline; ``bytes_per_second`` paces the transfers, so a download lasts long enough for
+a UI to show its progress.
 """
 
 from __future__ import annotations
@@ -13,9 +19,13 @@ import hashlib
 import re
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from hyperlora_ext.faces import ANTELOPEV2_FILES
+from hyperlora_ext.models import ANTELOPEV2_REPO, CLIP_REPO, HYPERLORA_REPO, ModelLocations
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 _PATH = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)$")
@@ -50,6 +60,8 @@ class HubServer:
 
     files: dict[tuple[str, str], Served] = field(default_factory=dict)
     log: list[Request] = field(default_factory=list)
+    others_unavailable: bool = False  # 503 for any file not served (else 404 EntryNotFound)
+    bytes_per_second: float | None = None  # pace of every body (None: as fast as the socket)
     _server: ThreadingHTTPServer | None = None
     _connections: set = field(default_factory=set)
 
@@ -96,6 +108,11 @@ class HubServer:
                 rng = self.headers.get("Range")
                 hub.log.append(Request(self.command, m["repo"] if m else "", m["file"] if m else self.path, rng))
                 served = hub.files.get((m["repo"], m["file"])) if m else None
+                if served is None and hub.others_unavailable:
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if served is None:
                     self.send_response(404)
                     self.send_header("X-Error-Code", "EntryNotFound")
@@ -126,7 +143,15 @@ class HubServer:
                     self.wfile.flush()
                     self.close_connection = True
                     return
-                self.wfile.write(chunk)
+                self._write(chunk)
+
+            def _write(self, chunk: bytes, piece: int = 1 << 16) -> None:
+                if not hub.bytes_per_second:
+                    self.wfile.write(chunk)
+                    return
+                for i in range(0, len(chunk), piece):
+                    self.wfile.write(chunk[i:i + piece])
+                    time.sleep(len(chunk[i:i + piece]) / hub.bytes_per_second)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
@@ -143,3 +168,14 @@ class HubServer:
             except OSError:
                 pass
         self._connections.clear()
+
+
+def release_files(locs: ModelLocations, variant: str, checkpoint: Path | None = None) -> dict[tuple[str, str], bytes]:
+    """(repo, path) -> bytes: what the official repos serve for the models under ``locs`` (the HyperLoRA
+    ``variant`` folder, or ``checkpoint`` instead of it; the CLIP model and processor; antelopev2)."""
+    ckpt = checkpoint or locs.hyper_lora / variant
+    files = {(HYPERLORA_REPO, f"{variant}/{p.name}"): p.read_bytes() for p in sorted(ckpt.iterdir()) if p.is_file()}
+    files.update({(CLIP_REPO, n): (locs.clip_vit / n).read_bytes() for n in ("config.json", "model.safetensors")})
+    files[(CLIP_REPO, "preprocessor_config.json")] = (locs.clip_processor / "preprocessor_config.json").read_bytes()
+    files.update({(ANTELOPEV2_REPO, n): (locs.antelopev2 / n).read_bytes() for n in ANTELOPEV2_FILES})
+    return files

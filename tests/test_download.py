@@ -20,7 +20,7 @@ import torch
 from builders import make_checkpoint
 from conftest import CLIP_DIM
 from face_pack import face_image
-from hub_server import HubServer
+from hub_server import HubServer, release_files
 from safetensors.torch import save as safetensors_bytes
 
 from hyperlora_ext import DownloadError, MissingModelsError, ModelLocations, download_models
@@ -48,14 +48,9 @@ def online(monkeypatch):
 def hub_files(models_dir, tmp_path_factory) -> dict[tuple[str, str], bytes]:
     """What the three hub repos serve: a tiny loadable checkpoint (64-wide heads, so no config.json
     is needed, as with the release), the test CLIP and the synthetic antelopev2 pack."""
-    locs = ModelLocations.under(models_dir)
     ckpt = make_checkpoint(tmp_path_factory.mktemp("release") / VARIANT, clip_dim=CLIP_DIM, heads=1, dim_head=64,
                            seed=5)
-    files = {(HYPERLORA_REPO, f"{VARIANT}/{p.name}"): p.read_bytes() for p in ckpt.iterdir()}
-    files.update({(CLIP_REPO, n): (locs.clip_vit / n).read_bytes() for n in ("config.json", "model.safetensors")})
-    files[(CLIP_REPO, "preprocessor_config.json")] = (locs.clip_processor / "preprocessor_config.json").read_bytes()
-    files.update({(ANTELOPEV2_REPO, n): (locs.antelopev2 / n).read_bytes() for n in ANTELOPEV2_FILES})
-    return files
+    return release_files(ModelLocations.under(models_dir), VARIANT, ckpt)
 
 
 @pytest.fixture

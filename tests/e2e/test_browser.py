@@ -5,53 +5,25 @@ creates): create through the *Create* tab with a face-less and a flagged photo (
 hover help on every control, insert / save as LoRA / mix through *Use & manage*, manage an identity
 from its Extra Networks card editor (rename, Save as LoRA, delete), ``<hyperlora:an`` autocomplete
 and Ctrl+Up/Down in the txt2img, img2img and hires-fix prompts, the panel in the narrow img2img column.
-Every wait is on a condition (Playwright ``expect``), never a fixed sleep.
-
-Needs the Python ``playwright`` package and a Chromium binary ($HYPERLORA_E2E_CHROMIUM, default
-/usr/bin/chromium); ``playwright install`` is not needed. Screenshots go to
-$HYPERLORA_E2E_SCREENSHOTS (default: the test's tmp folder).
+Every wait is on a condition (Playwright ``expect``), never a fixed sleep. Chromium: see browser_helpers.py.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
+from browser_helpers import EID, LONG, expect, field, screenshots, status, tab_button, webui_page
 from e2e_helpers import VARIANT, encode
 from face_pack import face_image
 from PIL import Image
 
 from hyperlora_ext.webui.panel_help import HELP
 
-sync_api = pytest.importorskip("playwright.sync_api")
-expect = sync_api.expect
-
-CHROMIUM = os.environ.get("HYPERLORA_E2E_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 UI_SOURCE = Path(__file__).resolve().parents[2] / "hyperlora_ext" / "webui" / "ui.py"
-EID = "#hyperlora_txt2img"
 EDITOR = "#txt2img_hyperlora_edit_user_metadata"
-LONG = 300_000  # ms: first model load on a busy 2-core machine
-SHORT = 60_000
 WEBUI_SETTINGS = {"hires_fix_show_prompts": True}  # conftest: show the hires-fix prompt boxes
-
-
-def field(page, elem_id: str):
-    """The text input of a gradio Textbox (``input`` or ``textarea`` depending on version and lines)."""
-    return page.locator(f"{elem_id} textarea, {elem_id} input[type=text], {elem_id} input:not([type])").first
-
-
-def status(page, elem_id: str):
-    return page.locator(elem_id).first  # gradio 3 puts an HTML component's id on two nested divs
-
-
-def tab_button(page, container: str, label: str):
-    """A tab's button by its label, in any case (Forge says "Img2img" where A1111 says "img2img")."""
-    label_re = re.compile(rf"^\s*{re.escape(label)}\s*$", re.IGNORECASE)
-    return page.locator(f"{container} > .tab-nav > button").filter(has_text=label_re)
 
 
 def api_create(webui, name: str, pattern: int, seeds=(1,)) -> None:
@@ -62,28 +34,13 @@ def api_create(webui, name: str, pattern: int, seeds=(1,)) -> None:
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory) -> Path:
-    folder = Path(os.environ.get("HYPERLORA_E2E_SCREENSHOTS") or tmp_path_factory.mktemp("screens"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return screenshots(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def page(webui):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        pg = browser.new_page(viewport={"width": 1400, "height": 1600})
-        pg.set_default_timeout(SHORT)
-        refused: list[str] = []  # the host's own scripts must load: without them the page half works
-        pg.on("response", lambda r: refused.append(f"{r.status} {r.url}") if "/file=" in r.url and r.status >= 400
-              else None)
-        pg.goto(webui.url, timeout=LONG)
-        pg.wait_for_selector(f"{EID} .label-wrap", timeout=LONG)
-        assert not refused, refused[:5]
-        pg.click(f"{EID} .label-wrap")
+    with webui_page(webui.url) as pg:
         yield pg
-        browser.close()
 
 
 def test_create_with_a_flagged_and_a_faceless_photo(webui, page, shots, tmp_path):

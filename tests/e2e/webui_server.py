@@ -143,12 +143,13 @@ class WebUI:
 
     def __init__(self, host: str, data_dir: Path, models_dir: Path, settings: dict | None = None, *,
                  controlnet: bool = False, instantid: bool = False, install_self: bool = True,
-                 restartable: bool = False) -> None:
+                 restartable: bool = False, env: dict[str, str | None] | None = None) -> None:
         """``controlnet``: install the host's ControlNet (A1111: $HYPERLORA_E2E_CONTROLNET) with the random SDXL
         ControlNet model; ``install_self=False``: start without this extension (to install it through the UI);
         ``instantid``: also (implies ``controlnet``) the random InstantID IP-Adapter and the random ControlNet under
         InstantID names, and the host's antelopev2 folder linked to the one in ``models_dir`` (a single copy,
-        read by both); ``restartable``: run as under webui.sh (``SD_WEBUI_RESTART``), see ``wait_for_ui_restart``."""
+        read by both); ``restartable``: run as under webui.sh (``SD_WEBUI_RESTART``), see ``wait_for_ui_restart``;
+        ``env``: the process's environment on top of the suite's (offline, see ``start``); ``None`` removes one."""
         root = checkout(host)
         if root is None:
             raise RuntimeError(f"{HOSTS[host]} is not set")
@@ -160,6 +161,7 @@ class WebUI:
         self.settings = settings or {}
         self.controlnet, self.install_self, self.restartable = controlnet or instantid, install_self, restartable
         self.instantid = instantid
+        self.env_overrides = env or {}
         self._log_offset = 0
         self.process: subprocess.Popen | None = None
         self._lock_file = None
@@ -231,6 +233,11 @@ class WebUI:
         if self.restartable:
             env["SD_WEBUI_RESTART"] = "1"
         env.pop("PYTHONPATH", None)
+        for key, value in self.env_overrides.items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
         t0 = time.monotonic()
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:
