@@ -46,8 +46,6 @@ FIRST: dict[str, dict] = {}  # host -> results of the first process, compared af
 def iid_webui(request, tmp_path_factory, e2e_models):
     """A WebUI with ControlNet and the InstantID models; one identity made before any InstantID use."""
     host = request.param
-    if not os.environ.get("HYPERLORA_E2E_INSTANTID"):
-        pytest.skip("set HYPERLORA_E2E_INSTANTID=1 to run the InstantID workflow (opt-in: see README, Tests)")
     if checkout(host) is None:
         pytest.skip(f"set {HOSTS[host]} to a {host} checkout to run the end-to-end suite")
     if host == "a1111" and not os.environ.get("HYPERLORA_E2E_CONTROLNET"):
