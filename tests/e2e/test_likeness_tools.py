@@ -143,17 +143,22 @@ def cli_likeness(webui, image: Image.Image, name: str, tmp_path) -> str:
 
 
 def test_likeness_after_adetailer_is_of_the_final_image(webui, tmp_path):
-    """ADetailer (skip img2img) inpaints the face of a real photo; the infotext's likeness is that of
-    the returned image (what the CLI measures on it), not that of the photo before ADetailer ran."""
+    """ADetailer (skip img2img) repaints the face of a real photo from scratch (denoising 1); the infotext's
+    likeness is that of the returned image (what the CLI measures on it), not that of the image before
+    ADetailer ran (the same request without ADetailer)."""
     if not os.environ.get("HYPERLORA_E2E_ADETAILER"):
         pytest.skip("set HYPERLORA_E2E_ADETAILER to an ADetailer checkout")
     head = astronaut_head()
     create(webui, "lk_head", [head])
     before = cli_likeness(webui, head, "lk_head", tmp_path)
     assert re.fullmatch(r"lk_head (0\.9\d|1\.00)", before), before  # her own photo
-    unit = {"ad_model": "mediapipe_face_short", "ad_prompt": f"{PLAIN} <hyperlora:lk_head:1>",
-            "ad_denoising_strength": 0.6, "ad_inpaint_only_masked": True, "ad_use_steps": True, "ad_steps": 2}
-    image, info = generate(webui, f"{PLAIN} <hyperlora:lk_head:1>", "img2img", init_images=[encode(head)],
+    prompt = f"{PLAIN} <hyperlora:lk_head:1>"
+    _, plain_info = generate(webui, prompt, "img2img", init_images=[encode(head)], denoising_strength=0.5)
+    without = re.search(rf"{LIKENESS}: (lk_head [^,\n]+)", plain_info["infotexts"][0])
+    assert without, plain_info["infotexts"][0]
+    unit = {"ad_model": "mediapipe_face_short", "ad_prompt": prompt, "ad_denoising_strength": 1.0,
+            "ad_inpaint_only_masked": True, "ad_use_steps": True, "ad_steps": 2}
+    image, info = generate(webui, prompt, "img2img", init_images=[encode(head)],
                            denoising_strength=0.5, alwayson_scripts={"ADetailer": {"args": [True, True, unit]}})
     infotext = info["infotexts"][0]
     assert "ADetailer model: mediapipe_face_short" in infotext, infotext  # ADetailer ran and found the face
@@ -161,6 +166,7 @@ def test_likeness_after_adetailer_is_of_the_final_image(webui, tmp_path):
     found = re.search(rf"{LIKENESS}: (lk_head [^,\n]+)", infotext)
     assert found, infotext
     final = cli_likeness(webui, Image.fromarray(image), "lk_head", tmp_path)
-    print(f"\n[e2e] {webui.host} likeness before ADetailer: {before}; after: {found.group(1)}")
-    assert found.group(1) == final, (found.group(1), final)  # the score of the image returned
-    assert final != before, final  # ... which ADetailer changed: not the photo's score
+    print(f"\n[e2e] {webui.host} likeness: the photo {before}; img2img {without.group(1)}; "
+          f"img2img + ADetailer {found.group(1)}")
+    assert found.group(1) == final, (found.group(1), final)  # the score of the image returned ...
+    assert final != without.group(1), final  # ... which ADetailer changed: not the score before ADetailer ran
