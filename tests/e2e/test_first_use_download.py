@@ -51,7 +51,7 @@ def hub_and_webui(request, tmp_path_factory, e2e_models):
     if checkout(host) is None:
         pytest.skip(f"set {HOSTS[host]} to a {host} checkout to run the end-to-end suite")
     source = ModelLocations.under(e2e_models(host))  # its CLIP and antelopev2
-    clip_dim = json.loads((source.clip_vit / "config.json").read_text())["hidden_size"]
+    clip_dim = json.loads((source.clip_vit / "config.json").read_text())["vision_config"]["hidden_size"]
     release = make_checkpoint(tmp_path_factory.mktemp(f"{host}-release") / DEFAULT_VARIANT,
                               modules=full_sdxl_modules(), hyper_dim=2, rank=4, clip_dim=clip_dim, heads=1,
                               dim_head=64, seed=13, dtype=torch.float16)
