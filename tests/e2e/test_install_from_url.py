@@ -18,8 +18,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from browser_helpers import ARGS, CHROMIUM
 from e2e_helpers import VARIANT
-from test_browser import ARGS, CHROMIUM
 from webui_server import HOSTS, REPO, WebUI, checkout
 
 NAME = "sd-webui-hyperlora"
