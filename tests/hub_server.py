@@ -150,8 +150,9 @@ class HubServer:
                     self.wfile.write(chunk)
                     return
                 for i in range(0, len(chunk), piece):
-                    self.wfile.write(chunk[i:i + piece])
-                    time.sleep(len(chunk[i:i + piece]) / hub.bytes_per_second)
+                    part = chunk[i:i + piece]
+                    self.wfile.write(part)
+                    time.sleep(len(part) / hub.bytes_per_second)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True

@@ -10,7 +10,7 @@ import torch
 from builders import full_sdxl_modules, make_checkpoint, make_clip
 from e2e_helpers import VARIANT
 from face_pack import build_face_pack
-from webui_server import HOSTS, WebUI, checkout
+from webui_server import HOSTS, WebUI, require
 
 from hyperlora_ext.models import ModelLocations
 
@@ -41,8 +41,7 @@ def e2e_models(tmp_path_factory):
 @pytest.fixture(scope="module", params=list(HOSTS))
 def webui(request, tmp_path_factory):
     host = request.param
-    if checkout(host) is None:
-        pytest.skip(f"set {HOSTS[host]} to a {host} checkout to run the end-to-end suite")
+    require(host)
     settings = getattr(request.module, "WEBUI_SETTINGS", None)  # a test module's extra WebUI settings
     server = WebUI(host, tmp_path_factory.mktemp(f"{host}-data"), request.getfixturevalue("e2e_models")(host),
                    settings=settings)

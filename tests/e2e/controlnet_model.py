@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import struct
 import sys
 from pathlib import Path
+
+from model_files import save_safetensors_atomically
 
 UNET = "model.diffusion_model."
 HEAD_CHANNELS = 64  # SDXL's num_head_channels (not visible in the shapes)
@@ -73,7 +74,6 @@ def build_controlnet(checkpoint: Path, out: Path, seed: int = 0) -> Path:
         return out
     import torch
     from diffusers import ControlNetModel
-    from safetensors.torch import save_file
 
     config = controlnet_config(sdxl_unet_shapes(Path(checkpoint)))
     torch.manual_seed(seed)
@@ -89,14 +89,7 @@ def build_controlnet(checkpoint: Path, out: Path, seed: int = 0) -> Path:
         if name.startswith(("controlnet_down_blocks.", "controlnet_mid_block.", "controlnet_cond_embedding.conv_out.")):
             tensor = (torch.randn(tensor.shape, generator=gen) * ZERO_CONV_STD).to(torch.float16)
         state[name] = tensor.to(torch.float16).contiguous()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        save_file(state, str(tmp), metadata={"format": "pt", "note": f"random SDXL ControlNet (mid), seed {seed}"})
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
+    return save_safetensors_atomically(state, out, f"random SDXL ControlNet (mid), seed {seed}")
 
 
 def main(argv: list[str] | None = None) -> int:

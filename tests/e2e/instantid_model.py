@@ -27,9 +27,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
+
+from model_files import save_safetensors_atomically
 
 DIM, DEPTH, DIM_HEAD, HEADS, QUERIES, EMBEDDING, CONTEXT, FF_MULT = 1280, 4, 64, 20, 16, 512, 2048, 4
 # (channels, how many transformer blocks) in the hosts' patch order: input 4, 5, 7, 8; output 0-5; middle
@@ -70,7 +71,6 @@ def build_instantid(out: Path, seed: int = 0) -> Path:
     if out.exists():
         return out
     import torch
-    from safetensors.torch import save_file
 
     gen = torch.Generator().manual_seed(seed)
     state = {}
@@ -83,15 +83,7 @@ def build_instantid(out: Path, seed: int = 0) -> Path:
         else:
             tensor = torch.randn(shape, generator=gen) * STD
         state[key] = tensor.to(torch.float16).contiguous()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        note = f"random InstantID IP-Adapter (SDXL), seed {seed}"
-        save_file(state, str(tmp), metadata={"format": "pt", "note": note})
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
+    return save_safetensors_atomically(state, out, f"random InstantID IP-Adapter (SDXL), seed {seed}")
 
 
 def main(argv: list[str] | None = None) -> int:

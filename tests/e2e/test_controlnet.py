@@ -8,7 +8,6 @@ model still answers 200 with a plain image on Forge.
 
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
@@ -16,7 +15,7 @@ import pytest
 from e2e_helpers import BASE, PLAIN, TIMINGS, decode, encode, info_of, same
 from face_pack import face_image
 from PIL import Image, ImageDraw
-from webui_server import HOSTS, WebUI, checkout, controlnet_model
+from webui_server import HOSTS, WebUI, controlnet_model, require
 
 NAME = "cnet_carol"
 TAG = f" <hyperlora:{NAME}:1>"
@@ -29,10 +28,7 @@ NONE = {"a1111": "none", "forge": "None"}  # the "no preprocessor" names
 def cn_webui(request, tmp_path_factory, e2e_models):
     """A WebUI with ControlNet and the random SDXL ControlNet model, plus one identity."""
     host = request.param
-    if checkout(host) is None:
-        pytest.skip(f"set {HOSTS[host]} to a {host} checkout to run the end-to-end suite")
-    if host == "a1111" and not os.environ.get("HYPERLORA_E2E_CONTROLNET"):
-        pytest.skip("set HYPERLORA_E2E_CONTROLNET to a sd-webui-controlnet checkout")
+    require(host, controlnet=True)
     server = WebUI(host, tmp_path_factory.mktemp(f"{host}-cnet-data"), e2e_models(host), controlnet=True)
     server.start()
     print(f"\n[e2e] {host} with ControlNet answered after {server.startup_seconds:.0f} s")

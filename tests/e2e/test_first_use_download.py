@@ -26,7 +26,7 @@ from builders import full_sdxl_modules, make_checkpoint
 from e2e_helpers import encode
 from face_pack import face_image
 from hub_server import HubServer, release_files
-from webui_server import HOSTS, WebUI, checkout
+from webui_server import HOSTS, WebUI, require
 
 from hyperlora_ext.models import DEFAULT_VARIANT, HYPERLORA_REPO, ModelLocations
 
@@ -48,8 +48,7 @@ WATCH_DOWNLOAD_TEXT = """() => {
 def hub_and_webui(request, tmp_path_factory, e2e_models):
     """(hub server, WebUI with an empty HyperLoRA models folder and the download allowed, that folder)."""
     host = request.param
-    if checkout(host) is None:
-        pytest.skip(f"set {HOSTS[host]} to a {host} checkout to run the end-to-end suite")
+    require(host)
     source = ModelLocations.under(e2e_models(host))  # its CLIP and antelopev2
     clip_dim = json.loads((source.clip_vit / "config.json").read_text())["vision_config"]["hidden_size"]
     release = make_checkpoint(tmp_path_factory.mktemp(f"{host}-release") / DEFAULT_VARIANT,

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from browser_helpers import ARGS, CHROMIUM
 from e2e_helpers import VARIANT
-from webui_server import HOSTS, REPO, WebUI, checkout
+from webui_server import HOSTS, REPO, WebUI, require
 
 NAME = "sd-webui-hyperlora"
 ALARMING = ("Error running install.py", "sd-webui-hyperlora requirement", "Error loading script", "pip install")
@@ -39,9 +39,7 @@ def _alarms(log: str) -> list[str]:
 def bare_webui(request, tmp_path_factory, e2e_models):
     """A WebUI without this extension, restartable from its UI."""
     host = request.param
-    if checkout(host) is None:
-        pytest.skip(f"set {HOSTS[host]} to a {host} checkout to run the end-to-end suite")
-    pytest.importorskip("playwright.sync_api")
+    require(host)
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM}")
     server = WebUI(host, tmp_path_factory.mktemp(f"{host}-bare-data"), e2e_models(host), install_self=False,

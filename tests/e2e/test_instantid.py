@@ -19,14 +19,13 @@ photo: same hash; then the tag and both together: the pixels of the first proces
 
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
 import pytest
 from e2e_helpers import BASE, PLAIN, TIMINGS, decode, encode, info_of, same
 from face_pack import face_image
-from webui_server import HOSTS, INSTANTID_CONTROLNET, INSTANTID_IP_ADAPTER, WebUI, checkout
+from webui_server import HOSTS, INSTANTID_CONTROLNET, INSTANTID_IP_ADAPTER, WebUI, require
 
 NAME = "iid_erin"
 TAG = f" <hyperlora:{NAME}:1>"
@@ -46,10 +45,7 @@ FIRST: dict[str, dict] = {}  # host -> results of the first process, compared af
 def iid_webui(request, tmp_path_factory, e2e_models):
     """A WebUI with ControlNet and the InstantID models; one identity made before any InstantID use."""
     host = request.param
-    if checkout(host) is None:
-        pytest.skip(f"set {HOSTS[host]} to a {host} checkout to run the end-to-end suite")
-    if host == "a1111" and not os.environ.get("HYPERLORA_E2E_CONTROLNET"):
-        pytest.skip("set HYPERLORA_E2E_CONTROLNET to a sd-webui-controlnet checkout")
+    require(host, controlnet=True)
     server = WebUI(host, tmp_path_factory.mktemp(f"{host}-iid-data"), e2e_models(host), instantid=True)
     server.start()
     print(f"\n[e2e] {host} with ControlNet + InstantID models answered after {server.startup_seconds:.0f} s")

@@ -34,9 +34,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 HOSTS = {"a1111": "HYPERLORA_E2E_A1111", "forge": "HYPERLORA_E2E_FORGE"}
@@ -48,6 +50,14 @@ def checkout(host: str) -> Path | None:
     return Path(value) if value else None
 
 
+def require(host: str, controlnet: bool = False) -> None:
+    """Skip the test unless ``host``'s checkout is given (and, for ``controlnet`` on A1111, sd-webui-controlnet)."""
+    if checkout(host) is None:
+        pytest.skip(f"set {HOSTS[host]} to a {host} checkout to run the end-to-end suite")
+    if controlnet and host == "a1111" and not os.environ.get("HYPERLORA_E2E_CONTROLNET"):
+        pytest.skip("set HYPERLORA_E2E_CONTROLNET to a sd-webui-controlnet checkout")
+
+
 def interpreter(host: str, root: Path) -> str:
     given = os.environ.get(f"{HOSTS[host]}_PYTHON")
     if given:
@@ -56,13 +66,26 @@ def interpreter(host: str, root: Path) -> str:
     return str(venv) if venv.exists() else sys.executable
 
 
+def _cache() -> Path:
+    return Path(os.environ.get("HYPERLORA_E2E_CACHE", Path.home() / ".cache" / "hyperlora-e2e"))
+
+
+def _built_once(variable: str, default_name: str, command: Callable[[Path], list[str]]) -> Path:
+    """$``variable``, else ``default_name`` in the cache; built with ``command(out)`` (another interpreter's
+    environment: no PYTHONPATH) when the file is missing."""
+    given = os.environ.get(variable)
+    out = Path(given) if given else _cache() / default_name
+    if not out.exists():
+        subprocess.run(command(out), check=True, env={**os.environ, "PYTHONPATH": ""})
+    return out
+
+
 def sdxl_checkpoint() -> Path:
     """The random SDXL checkpoint: $HYPERLORA_E2E_SDXL, else built once with the A1111 checkout."""
     given = os.environ.get("HYPERLORA_E2E_SDXL")
     if given:
         return Path(given)
-    cache = Path(os.environ.get("HYPERLORA_E2E_CACHE", Path.home() / ".cache" / "hyperlora-e2e"))
-    out = cache / "sdxl-random.safetensors"
+    out = _cache() / "sdxl-random.safetensors"
     if out.exists():
         return out
     root = checkout("a1111")
@@ -88,13 +111,9 @@ def _diffusers_python() -> str:
 
 def controlnet_model() -> Path:
     """The random SDXL ControlNet (built once, beside the SDXL checkpoint it fits, see controlnet_model.py)."""
-    given = os.environ.get("HYPERLORA_E2E_CONTROLNET_MODEL")
-    cache = Path(os.environ.get("HYPERLORA_E2E_CACHE", Path.home() / ".cache" / "hyperlora-e2e"))
-    out = Path(given) if given else cache / "sdxl-controlnet-mid-random.safetensors"
-    if not out.exists():
-        subprocess.run([_diffusers_python(), str(Path(__file__).with_name("controlnet_model.py")),
-                        str(sdxl_checkpoint()), str(out)], check=True, env={**os.environ, "PYTHONPATH": ""})
-    return out
+    return _built_once("HYPERLORA_E2E_CONTROLNET_MODEL", "sdxl-controlnet-mid-random.safetensors",
+                       lambda out: [_diffusers_python(), str(Path(__file__).with_name("controlnet_model.py")),
+                                    str(sdxl_checkpoint()), str(out)])
 
 
 def _cpu_has_fast_bf16() -> bool:
@@ -111,13 +130,8 @@ def _cpu_has_fast_bf16() -> bool:
 
 def instantid_model() -> Path:
     """The random InstantID IP-Adapter (built once with this interpreter's torch, see instantid_model.py)."""
-    given = os.environ.get("HYPERLORA_E2E_INSTANTID_MODEL")
-    cache = Path(os.environ.get("HYPERLORA_E2E_CACHE", Path.home() / ".cache" / "hyperlora-e2e"))
-    out = Path(given) if given else cache / "ip-adapter_instant_id_sdxl-random.safetensors"
-    if not out.exists():
-        subprocess.run([sys.executable, str(Path(__file__).with_name("instantid_model.py")), str(out)], check=True,
-                       env={**os.environ, "PYTHONPATH": ""})
-    return out
+    return _built_once("HYPERLORA_E2E_INSTANTID_MODEL", "ip-adapter_instant_id_sdxl-random.safetensors",
+                       lambda out: [sys.executable, str(Path(__file__).with_name("instantid_model.py")), str(out)])
 
 
 # The names the WebUI's ControlNet folder shows them under: both hosts recognise InstantID by "instant_id" in the
