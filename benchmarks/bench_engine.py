@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import hyperlora_ext  # noqa: E402
-from hyperlora_ext.hypernet import pool_tokens  # noqa: E402
-from hyperlora_ext.models import ModelLocations  # noqa: E402
-from hyperlora_ext.sdxl_names import sdxl_attention_modules  # noqa: E402
+from hyperlora_ext.identities.identity import pool_tokens  # noqa: E402
+from hyperlora_ext.model.locations import ModelLocations  # noqa: E402
+from hyperlora_ext.model.sdxl_names import sdxl_attention_modules  # noqa: E402
 
 VARIANT = "sdxl_hyper_id_lora_v1_fidelity"
 
@@ -156,7 +156,7 @@ def main() -> None:
         from face_pack import face_image
 
         build_image_stages(locs)
-        model.locations = locs
+        model.pipeline.locations = locs
         photo = face_image((1024, 1024), faces=[(512, 480, 150)], seed=2)
         model.predict([photo], name="warm")
         model.clear_cache()

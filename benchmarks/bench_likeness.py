@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from face_pack import build_face_pack, face_image  # noqa: E402
 
-from hyperlora_ext.faces import FaceAnalyzer  # noqa: E402
-from hyperlora_ext.identity import Identity  # noqa: E402
-from hyperlora_ext.likeness import format_likeness, likeness  # noqa: E402
+from hyperlora_ext.identities.identity import Identity  # noqa: E402
+from hyperlora_ext.photos.faces import FaceAnalyzer  # noqa: E402
+from hyperlora_ext.photos.likeness import format_likeness, likeness  # noqa: E402
 
 
 def main() -> None:

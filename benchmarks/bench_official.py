@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_engine import VARIANT, build_full_checkpoint, median_time, peak_ram_gb  # noqa: E402
 
 import hyperlora_ext  # noqa: E402
-from hyperlora_ext.hypernet import pool_tokens  # noqa: E402
-from hyperlora_ext.models import ModelLocations  # noqa: E402
-from hyperlora_ext.sdxl_names import to_compvis  # noqa: E402
+from hyperlora_ext.identities.identity import pool_tokens  # noqa: E402
+from hyperlora_ext.model.locations import ModelLocations  # noqa: E402
+from hyperlora_ext.model.sdxl_names import to_compvis  # noqa: E402
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 

@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_engine import VARIANT, build_full_checkpoint, build_image_stages  # noqa: E402
 
-from hyperlora_ext.identity import Identity  # noqa: E402
-from hyperlora_ext.models import ModelLocations  # noqa: E402
-from hyperlora_ext.webui.service import HyperLoRAService, ServiceConfig  # noqa: E402
-from hyperlora_ext.webui.tags import TagRequest  # noqa: E402
+from hyperlora_ext.app.service import HyperLoRAService, ServiceConfig  # noqa: E402
+from hyperlora_ext.app.tags import TagRequest  # noqa: E402
+from hyperlora_ext.identities.identity import Identity  # noqa: E402
+from hyperlora_ext.model.locations import ModelLocations  # noqa: E402
 
 
 def timed(fn) -> float:

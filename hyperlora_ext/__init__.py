@@ -15,13 +15,16 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import CheckpointSpec, inspect_checkpoint
-from .engine import HyperLoRAModel, Prediction
+from .download import download_models
 from .errors import CheckpointError, DownloadError, HyperLoRAError, ImageError, MissingModelsError, NoFaceError
-from .identity import Identity
-from .images import load_image
+from .identities.identity import Identity
 from .lora import lora_metadata, merge_loras, save_lora
-from .models import DEFAULT_VARIANT, VARIANTS, ModelLocations, download_models, resolve_precision
+from .model.checkpoint import CheckpointSpec, inspect_checkpoint
+from .model.engine import HyperLoRAModel
+from .model.locations import DEFAULT_VARIANT, VARIANTS, ModelLocations
+from .model.pipeline import Prediction
+from .model.precision import resolve_precision
+from .photos.images import load_image
 
 __version__ = "0.1.0"
 __all__ = [

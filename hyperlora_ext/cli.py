@@ -68,11 +68,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def _tool(args, locs, out: TextIO) -> int:
     """The ``mix`` and ``likeness`` commands (identity files in, no hypernetwork pass)."""
-    from .identity import Identity
+    from .identities.identity import Identity
 
     if args.command == "likeness":
-        from .faces import FaceAnalyzer
-        from .likeness import format_likeness, likeness
+        from .photos.faces import FaceAnalyzer
+        from .photos.likeness import format_likeness, likeness
 
         named = {p.stem.removesuffix(".hyperlora"): Identity.load(p) for p in args.identity}
         scores = likeness(FaceAnalyzer(locs.antelopev2), str(args.image), named)
@@ -82,7 +82,7 @@ def _tool(args, locs, out: TextIO) -> int:
                   file=sys.stderr)
         print(format_likeness(scores), file=out)
         return 0
-    from .identity_algebra import combine, expand_identity, parse_mix
+    from .identities.algebra import combine, parse_mix
 
     expr = parse_mix(args.expression)
     identity = combine(expr, {n: Identity.load(n) for n, _ in expr.terms}, name=args.output.stem)
@@ -95,7 +95,7 @@ def _tool(args, locs, out: TextIO) -> int:
         args.variant = args.variant or identity.variant
         locs.check(args.variant)
         model = load_model(locs.variant_dir(args.variant), device="cpu", dtype="fp32", models_dir=locs.root)
-        lora = expand_identity(model, identity)
+        lora = model.expand(identity)
         meta = lora_metadata(args.lora.stem, lora, {"variant": identity.variant, "identity_hash": identity.hash,
                                                     "expression": str(expr)})
         save_lora(lora, args.lora, meta, preview=identity.preview(), overwrite=args.overwrite)
@@ -107,7 +107,7 @@ def _tool(args, locs, out: TextIO) -> int:
 
 
 def _locations(args):
-    from .models import DEFAULT_VARIANT, ModelLocations
+    from .model.locations import DEFAULT_VARIANT, ModelLocations
 
     locs = ModelLocations.under(args.models_dir) if args.models_dir else ModelLocations.default()
     variant = args.variant
@@ -177,8 +177,8 @@ def _run(args, out: TextIO, step: _Step) -> int:
     step.now = "finding the model files"
     locs, variant = _locations(args)
     from . import load_model, save_lora
+    from .download import download_models
     from .lora import lora_metadata
-    from .models import download_models
 
     if args.command == "download":
         step.now = f"downloading {variant}"
@@ -197,7 +197,7 @@ def _run(args, out: TextIO, step: _Step) -> int:
     step.now = f"loading {variant}"
     model = load_model(locs.variant_dir(variant), device=args.device, dtype=args.dtype, models_dir=locs.root)
     step.now = "predicting from the photos"
-    from .photo_check import predict_checked
+    from .model.pipeline import predict_checked
 
     pred, check = predict_checked(model, [str(p) for p in args.images], drop_flagged=args.drop_flagged,
                                   remove_background=not args.no_remove_background, grayscale=args.grayscale,

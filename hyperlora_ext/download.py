@@ -1,4 +1,4 @@
-"""The explicit first-use download from the Hugging Face hub, and the check of model files.
+"""The explicit first-use download from the Hugging Face hub (``download_models``).
 
 Only the files asked for are fetched (``huggingface_hub.hf_hub_download`` into their folders; a
 transfer cut off is tried again up to ``ATTEMPTS`` times, which huggingface_hub resumes with a byte
@@ -13,9 +13,8 @@ moment, else the hub's default.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import inspect
-import json
+import logging
 import os
 import re
 import tempfile
@@ -25,7 +24,10 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .errors import DownloadError
+from .integrity import sha256_of, verify_file
+from .model.locations import DEFAULT_VARIANT, HYPERLORA_REPO, ModelLocations
 
+log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 ATTEMPTS = 3  # per file; huggingface_hub resumes each from the bytes already received
@@ -42,46 +44,6 @@ class RemoteFile:
     @property
     def path(self) -> Path:
         return self.local_dir / self.remote
-
-
-def verify_file(path: Path) -> str | None:
-    """Why ``path`` is not a complete model file (reads headers only), or None when it looks whole.
-
-    safetensors: the header must parse and describe exactly the bytes that follow it; json: must
-    parse; anything else: must not be empty."""
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        return f"cannot be read ({exc.strerror or exc})"
-    if size == 0:
-        return "is empty"
-    if path.suffix == ".safetensors":
-        try:
-            with open(path, "rb") as f:
-                n = int.from_bytes(f.read(8), "little")
-                if not 0 < n <= min(size - 8, 100 << 20):
-                    return "is not a complete safetensors file (its header does not fit the file)"
-                header = json.loads(f.read(n))
-            header.pop("__metadata__", None)
-            end = max((int(v["data_offsets"][1]) for v in header.values()), default=0)
-        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
-            return f"has a damaged safetensors header ({exc})"
-        if 8 + n + end != size:
-            return f"is truncated or damaged: {size} bytes, its header describes {8 + n + end}"
-    elif path.suffix == ".json":
-        try:
-            json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            return f"is not valid JSON, truncated or damaged ({exc})"
-    return None
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_writable(folders: set[Path]) -> None:
@@ -216,3 +178,42 @@ def _problem(path: Path, meta) -> str | None:
     if _SHA256.fullmatch(etag) and sha256_of(path) != etag:
         return "does not match the hub's sha256 (damaged in transfer)"
     return verify_file(path)
+
+
+def download_models(locations: ModelLocations, variant: str = DEFAULT_VARIANT, progress: bool = True,
+                    on_progress: Progress | None = None, endpoint: str | None = None) -> list[Path]:
+    """Download the missing (or damaged) files of ``variant`` from the Hugging Face hub; returns
+    the new paths.
+
+    Explicit only (never at import or install). ``progress=False`` hides the console bars;
+    ``on_progress(fraction, text)`` is called for every received chunk. ``endpoint``: the hub
+    address (default ``$HF_ENDPOINT``, else huggingface.co). Raises ``DownloadError`` (a
+    ``MissingModelsError`` listing what is still missing) when offline, when a folder cannot be
+    written, or when a downloaded file is damaged (it is deleted, never loaded).
+    """
+    damaged = {d / f for f, d, _, _ in locations.damaged_files(variant)}
+    todo = []
+    for name, folder, repo in locations.missing_files(variant) + [
+            (f, d, r) for f, d, r, _ in locations.damaged_files(variant)]:
+        if repo == HYPERLORA_REPO:  # the hub repo holds one folder per variant
+            todo.append(RemoteFile(repo, f"{variant}/{name}", folder.parent))
+        else:
+            todo.append(RemoteFile(repo, name, folder))
+    try:
+        from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
+    except ImportError:  # very old huggingface_hub
+        disable_progress_bars = enable_progress_bars = lambda: None  # noqa: E731
+    if not progress:
+        disable_progress_bars()
+    try:
+        done = fetch(todo, endpoint, on_progress, frozenset(damaged))
+    except DownloadError as exc:
+        missing = locations.missing_files(variant)
+        raise DownloadError(f"HyperLoRA download failed: {exc}\n{locations.listing(variant)}",
+                            [(f, str(d)) for f, d, _ in missing]) from exc
+    finally:
+        if not progress:
+            enable_progress_bars()
+    for path in done:
+        log.info("HyperLoRA: downloaded %s", path)
+    return done

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from hyperlora_ext.sdxl_names import sdxl_attention_modules, to_compvis
+from hyperlora_ext.model.sdxl_names import sdxl_attention_modules, to_compvis
 
 # A few real SDXL module names with small feature sizes: (diffusers name, hidden, cross)
 SMALL_MODULES = [

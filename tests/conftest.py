@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from builders import make_checkpoint, make_clip  # noqa: E402
 from face_pack import build_face_pack  # noqa: E402
 
-from hyperlora_ext.models import ModelLocations  # noqa: E402
+from hyperlora_ext.model.locations import ModelLocations  # noqa: E402
 
 CLIP_DIM = 48
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from hyperlora_ext.faces import ANTELOPEV2_FILES
-from hyperlora_ext.models import ANTELOPEV2_REPO, CLIP_REPO, HYPERLORA_REPO, ModelLocations
+from hyperlora_ext.model.locations import ANTELOPEV2_REPO, CLIP_REPO, HYPERLORA_REPO, ModelLocations
+from hyperlora_ext.photos.faces import ANTELOPEV2_FILES
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 _PATH = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)$")

@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 from hyperlora_ext.errors import HyperLoRAError
-from hyperlora_ext.identity import Identity
-from hyperlora_ext.store import IdentityStore
+from hyperlora_ext.identities.identity import Identity
+from hyperlora_ext.identities.store import IdentityStore
 
 TIMEOUT = 120.0
 MAX_POLLS = 200_000

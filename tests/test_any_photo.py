@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from hyperlora_ext import HyperLoRAError, ImageError, load_image
-from hyperlora_ext.faces import CROP_SIDE, FaceAnalyzer
+from hyperlora_ext.photos.crops import CROP_SIDE
+from hyperlora_ext.photos.faces import FaceAnalyzer
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES = ["1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV",
@@ -114,7 +115,7 @@ import numpy as np
 from PIL import Image
 from face_pack import face_image
 from hyperlora_ext import load_image
-from hyperlora_ext.faces import FaceAnalyzer
+from hyperlora_ext.photos.faces import FaceAnalyzer
 
 def rss_mb():
     with open("/proc/self/statm") as f:

@@ -57,7 +57,7 @@ def test_quiet_libraries_hides_their_noise_only(capsys):
         log.warning("noise")
         with warnings.catch_warnings(record=True) as caught:
             warnings.warn_explicit("deprecated", FutureWarning, "face_align.py", 1, module="insightface.utils")
-            warnings.warn_explicit("ours", UserWarning, "faces.py", 1, module="hyperlora_ext.faces")
+            warnings.warn_explicit("ours", UserWarning, "faces.py", 1, module="hyperlora_ext.photos.faces")
     assert [str(w.message) for w in caught] == ["ours"]
     captured = capsys.readouterr()
     assert captured.out == "" and "noise" not in captured.err

@@ -12,7 +12,7 @@ from safetensors import safe_open
 
 from hyperlora_ext import MissingModelsError, ModelLocations
 from hyperlora_ext.files import atomic_write, path_in, safe_name
-from hyperlora_ext.models import resolve_precision
+from hyperlora_ext.model.precision import resolve_precision
 
 ROOT = Path(__file__).resolve().parents[1]
 

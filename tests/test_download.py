@@ -24,11 +24,12 @@ from hub_server import HubServer, release_files
 from safetensors.torch import save as safetensors_bytes
 
 from hyperlora_ext import DownloadError, MissingModelsError, ModelLocations, download_models
-from hyperlora_ext.download import RemoteFile, fetch, verify_file
-from hyperlora_ext.faces import ANTELOPEV2_FILES
-from hyperlora_ext.models import ANTELOPEV2_REPO, CLIP_REPO, DEFAULT_VARIANT, HYPERLORA_REPO
-from hyperlora_ext.webui.panel import HostHooks, Panel
-from hyperlora_ext.webui.service import HyperLoRAService, ServiceConfig
+from hyperlora_ext.app.panel import HostHooks, Panel
+from hyperlora_ext.app.service import HyperLoRAService, ServiceConfig
+from hyperlora_ext.download import RemoteFile, fetch
+from hyperlora_ext.integrity import verify_file
+from hyperlora_ext.model.locations import ANTELOPEV2_REPO, CLIP_REPO, DEFAULT_VARIANT, HYPERLORA_REPO
+from hyperlora_ext.photos.faces import ANTELOPEV2_FILES
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANT = DEFAULT_VARIANT

@@ -5,7 +5,8 @@ import pytest
 from face_pack import face_image
 
 from hyperlora_ext import MissingModelsError, load_image
-from hyperlora_ext.faces import FaceAnalyzer, _bgr, face_box
+from hyperlora_ext.photos.crops import face_box
+from hyperlora_ext.photos.faces import FaceAnalyzer, _bgr
 
 
 @pytest.fixture(scope="module")

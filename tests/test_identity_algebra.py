@@ -13,15 +13,14 @@ from safetensors import safe_open
 import hyperlora_ext
 from hyperlora_ext import HyperLoRAError, Identity
 from hyperlora_ext.cli import main
-from hyperlora_ext.hypernet import pool_tokens
-from hyperlora_ext.identity_algebra import (
+from hyperlora_ext.identities.algebra import (
     MixExpression,
     combine,
-    expand_identity,
     mix_identities,
     parse_mix,
     slider_identity,
 )
+from hyperlora_ext.identities.identity import pool_tokens
 
 DATA = Path(__file__).parent / "data"
 OLD_FILE = DATA / "identity_v1_before_embedding.safetensors"  # written by the code before embeddings
@@ -68,7 +67,7 @@ def test_mix_tokens_embedding_and_lora_match_direct_computation(setup):
     assert [(p.name, p.hash, p.factor) for p in mixed.parents] == [("alice", alice.hash, 0.6), ("bob", bob.hash, 0.4)]
     assert mixed.name == "ab" and not mixed.is_slider and mixed.source_digests == ("d1", "d2")
     ref = lora_from_tokens(folder, unit_rows(0.6 * alice.tokens + 0.4 * bob.tokens))
-    lora = expand_identity(model, mixed)
+    lora = model.expand(mixed)
     assert set(lora) == set(ref)
     for k in ref:
         torch.testing.assert_close(lora[k].float(), ref[k], atol=1e-5, rtol=1e-4)
@@ -97,7 +96,7 @@ def test_slider_lora_is_exact_difference_of_the_two_loras(setup):
     slider = combine("smiling - neutral", {"smiling": smiling, "neutral": neutral}, name="smile")
     assert slider.is_slider and slider.embedding is None
     assert [(p.name, p.factor) for p in slider.parents] == [("smiling", 1.0), ("neutral", -1.0)]
-    lora = expand_identity(model, slider)
+    lora = model.expand(slider)
     ref_a, ref_b = lora_from_tokens(folder, smiling.tokens), lora_from_tokens(folder, neutral.tokens)
     names = model.spec.lora_names
     assert set(lora) == set(ref_a)
@@ -108,7 +107,7 @@ def test_slider_lora_is_exact_difference_of_the_two_loras(setup):
     naive = lora_from_tokens(folder, smiling.tokens - neutral.tokens)
     assert not torch.allclose(delta(naive, names[0]), delta(lora, names[0]), atol=1e-4)
     # Base-LoRA baked into each side: ID(A) + b Base(A) - ID(B) - b Base(B)
-    with_base = expand_identity(model, slider, base_weight=0.5)
+    with_base = model.expand(slider, base_weight=0.5)
     base_a = lora_from_tokens(folder, smiling.base_tokens, "base")
     base_b = lora_from_tokens(folder, neutral.base_tokens, "base")
     for name in names[:6]:
@@ -129,7 +128,7 @@ def test_mix_and_slider_files_round_trip(setup, tmp_path):
         for field in ("tokens", "base_tokens", "embedding", "negative_tokens", "negative_base_tokens"):
             x, y = getattr(made, field), getattr(back, field)
             assert (x is None and y is None) or torch.equal(x, y), field
-        one, two = expand_identity(model, made), expand_identity(model, back)
+        one, two = model.expand(made), model.expand(back)
         assert all(torch.equal(one[k], two[k]) for k in one)
     assert slider_identity(a, b).hash != a.hash  # the negative half is part of the hash
 
@@ -156,7 +155,7 @@ def test_errors_are_clear(setup, locations):
         combine("a + carol", {"a": a, "b": b})
     tiny = hyperlora_ext.load_model(locations.variant_dir("tiny_id"), device="cpu", dtype="fp32")
     with pytest.raises(HyperLoRAError, match="only fits those weights"):
-        expand_identity(tiny, slider_identity(a, b))
+        tiny.expand(slider_identity(a, b))
 
 
 @pytest.mark.parametrize("text, kind, terms", [

@@ -11,7 +11,7 @@ from PIL import Image
 from hyperlora_ext import Identity
 from hyperlora_ext.cli import main
 from hyperlora_ext.files import safe_name
-from hyperlora_ext.likeness import LikenessScore, face_analyzer, format_likeness, likeness, parse_likeness
+from hyperlora_ext.photos.likeness import LikenessScore, format_likeness, likeness, parse_likeness
 
 ALICE = [face_image(pattern=80, seed=s) for s in (1, 2)]
 BOB = [face_image(pattern=-80, seed=s) for s in (3, 4)]
@@ -60,7 +60,7 @@ def test_likeness_equals_direct_cosine(model, people, locations):
     arr[:, 320:] = np.asarray(face_image((640, 400), faces=[(470, 200, 180)], pattern=-80))[:, 320:]
     image = arr.astype(np.uint8)  # an (H, W, 3) array is accepted too
     faces = independent_faces(locations, image)
-    boxes, embeddings = face_analyzer(model).all_embeddings(Image.fromarray(image))
+    boxes, embeddings = model.pipeline.face_analyzer().all_embeddings(Image.fromarray(image))
     # the same detections and embeddings as insightface's own pipeline (the synthetic detector
     # reports each blob a few times, like overlapping anchors)
     assert len(faces) == len(boxes) >= 2
@@ -69,7 +69,7 @@ def test_likeness_equals_direct_cosine(model, people, locations):
     for (tb, te), (ob, oe) in zip(theirs, ours):
         assert tb == ob
         np.testing.assert_allclose(oe, te, atol=1e-5)
-    scores = likeness(face_analyzer(model), image, {"alice": alice.identity, "bob": bob.identity})
+    scores = likeness(model.pipeline.face_analyzer(), image, {"alice": alice.identity, "bob": bob.identity})
     assert [s.name for s in scores] == ["alice", "bob"]
     for score, ident in zip(scores, (alice.identity, bob.identity)):
         ref = ident.embedding.double().numpy()
@@ -84,10 +84,10 @@ def test_likeness_equals_direct_cosine(model, people, locations):
 def test_no_face_and_identities_without_embedding(model, people):
     alice, bob = people
     old = Identity(tokens=bob.identity.tokens, variant="tiny_id", model_fingerprint="x", name="old")
-    scores = likeness(face_analyzer(model), face_image(faces=[]), [alice.identity, old])
+    scores = likeness(model.pipeline.face_analyzer(), face_image(faces=[]), [alice.identity, old])
     assert scores == [LikenessScore("alice", None)]
     assert format_likeness(scores) == "alice no face"
-    one = likeness(face_analyzer(model), ALICE[0], [alice.identity, bob.identity])
+    one = likeness(model.pipeline.face_analyzer(), ALICE[0], [alice.identity, bob.identity])
     assert one[0].similarity > 0.9 and one[1].similarity < one[0].similarity - 0.3
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from hyperlora_ext.sdxl_names import sdxl_attention_modules, to_compvis
+from hyperlora_ext.model.sdxl_names import sdxl_attention_modules, to_compvis
 
 
 @pytest.mark.parametrize("name,expected", [

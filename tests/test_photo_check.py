@@ -9,7 +9,8 @@ from face_pack import face_image
 
 from hyperlora_ext import HyperLoRAError
 from hyperlora_ext.cli import main
-from hyperlora_ext.photo_check import FLAG_BELOW, check_embeddings, predict_checked
+from hyperlora_ext.model.pipeline import predict_checked
+from hyperlora_ext.photos.photo_check import FLAG_BELOW, check_embeddings
 
 ALICE = [face_image(pattern=80, seed=s) for s in (1, 2, 3)]
 STRANGER = face_image(pattern=-80, seed=9)

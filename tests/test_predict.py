@@ -31,7 +31,7 @@ def test_predict_equals_features_path(model):
     assert ident.tokens.shape == (32, 8) and torch.allclose(ident.tokens.norm(dim=-1), torch.ones(32), atol=1e-5)
     assert ident.variant == "tiny_id" and len(ident.source_digests) == 2 and len(ident.crops) == 2
     # the same result through the public features API
-    clip = model.clip([f.clip_image for f in pred.faces])
+    clip = model.pipeline.clip([f.clip_image for f in pred.faces])
     ids = torch.from_numpy(np.stack([f.embedding for f in pred.faces]))
     direct = model.features_to_lora(clip, ids)
     expanded = model.expand(ident)

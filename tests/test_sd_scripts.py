@@ -24,9 +24,9 @@ from conftest import CLIP_DIM
 from face_pack import face_image
 from safetensors import safe_open
 
+from hyperlora_ext.app.service import HyperLoRAService, ServiceConfig
 from hyperlora_ext.lora import layer_names
-from hyperlora_ext.models import ModelLocations
-from hyperlora_ext.webui.service import HyperLoRAService, ServiceConfig
+from hyperlora_ext.model.locations import ModelLocations
 
 SD_SCRIPTS = os.environ.get("HYPERLORA_SD_SCRIPTS")
 pytestmark = pytest.mark.skipif(not SD_SCRIPTS, reason="set HYPERLORA_SD_SCRIPTS to an sd-scripts checkout")

@@ -14,7 +14,7 @@ from store_workers import make_identity
 
 from hyperlora_ext import HyperLoRAError
 from hyperlora_ext.files import atomic_write, move, write_temp
-from hyperlora_ext.store import STALE_TEMP_SECONDS, IdentityStore
+from hyperlora_ext.identities.store import STALE_TEMP_SECONDS, IdentityStore
 
 
 @pytest.fixture

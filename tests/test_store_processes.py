@@ -15,9 +15,9 @@ import pytest
 from PIL import Image
 from store_workers import TIMEOUT, serve
 
-from hyperlora_ext.store import IdentityStore
-from hyperlora_ext.webui.service import HyperLoRAService, ServiceConfig
-from hyperlora_ext.webui.tags import TagRequest
+from hyperlora_ext.app.service import HyperLoRAService, ServiceConfig
+from hyperlora_ext.app.tags import TagRequest
+from hyperlora_ext.identities.store import IdentityStore
 
 WORKERS = 6
 

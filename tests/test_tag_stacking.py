@@ -13,9 +13,9 @@ from host_shapes import Params, Processing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hyperlora_ext.webui.activation import resolve_params
-from hyperlora_ext.webui.service import HyperLoRAService, LoRAWeights, ServiceConfig
-from hyperlora_ext.webui.tags import TagRequest, format_infotext
+from hyperlora_ext.app.activation import resolve_params
+from hyperlora_ext.app.service import HyperLoRAService, LoRAWeights, ServiceConfig
+from hyperlora_ext.app.tags import TagRequest, format_infotext
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from hyperlora_ext.webui.api import PREFIX, make_router, parse_api_auth
-from hyperlora_ext.webui.panel import HostHooks
-from hyperlora_ext.webui.service import HyperLoRAService, ServiceConfig
+from hyperlora_ext.app.api import PREFIX, make_router, parse_api_auth
+from hyperlora_ext.app.panel import HostHooks
+from hyperlora_ext.app.service import HyperLoRAService, ServiceConfig
 
 
 def b64(img: Image.Image) -> str:
@@ -113,7 +113,7 @@ def test_unexpected_errors_are_json_500_and_logged(models_dir, tmp_path, caplog)
     client = TestClient(app)  # re-raises what reaches Starlette unhandled, so a bare 500 fails here
     ok = {"name": "alice", "images": [ALICE[0]], "variant": "tiny_id"}
     assert client.post(f"{PREFIX}/identities", json=ok).status_code == 200
-    with caplog.at_level("ERROR", logger="hyperlora_ext.webui.api"):
+    with caplog.at_level("ERROR", logger="hyperlora_ext.app.api"):
         r = client.post(f"{PREFIX}/identities/alice/lora", json={})
     assert r.status_code == 500
     detail = r.json()["detail"]

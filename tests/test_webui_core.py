@@ -16,18 +16,17 @@ from PIL import Image
 from safetensors import safe_open
 
 from hyperlora_ext import HyperLoRAError
-from hyperlora_ext.store import IdentityStore
-from hyperlora_ext.webui.activation import (
+from hyperlora_ext.app.activation import (
     HIRES_INFOTEXT_KEY,
     add_tag_to_prompts,
     resolve_params,
     run_activation,
     script_tag,
 )
-from hyperlora_ext.webui.panel import HostHooks, Panel, insert_tag, upload_path
-from hyperlora_ext.webui.service import HyperLoRAService, ServiceConfig
-from hyperlora_ext.webui.settings import OPTIONS, service_config
-from hyperlora_ext.webui.tags import (
+from hyperlora_ext.app.panel import HostHooks, Panel, insert_tag, upload_path
+from hyperlora_ext.app.service import HyperLoRAService, ServiceConfig
+from hyperlora_ext.app.settings import OPTIONS, service_config
+from hyperlora_ext.app.tags import (
     Applied,
     TagRequest,
     format_infotext,
@@ -37,6 +36,7 @@ from hyperlora_ext.webui.tags import (
     parse_tag,
     with_trigger_words,
 )
+from hyperlora_ext.identities.store import IdentityStore
 
 ALICE = [face_image(feature=(170, 110, 90), seed=s) for s in (1, 2)]
 BOB = face_image(feature=(250, 215, 190), seed=4)
@@ -355,7 +355,7 @@ def test_panel_reports_unexpected_errors(service, tmp_path, caplog):
     panel = Panel(service, HostHooks(lora_dir=lambda: tmp_path / "Lora", lora_saved=refresh_fails))
     upload = tmp_path / "a.png"
     ALICE[0].save(upload)
-    with caplog.at_level("ERROR", logger="hyperlora_ext.webui.panel"):
+    with caplog.at_level("ERROR", logger="hyperlora_ext.app.panel"):
         crops, status, created = panel.create([str(upload)], "alice", "tiny_id", True, False, False, cancelled)
     assert created is None and crops == []
     assert "Creating the identity failed: RuntimeError: cancelled by the user" in status and "#d33" in status

@@ -15,10 +15,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from hyperlora_ext.webui import panel_help
-from hyperlora_ext.webui.names_route import HELP_PATH, PATH, add_names_route, names_payload
-from hyperlora_ext.webui.panel import HostHooks, Panel, identity_facts
-from hyperlora_ext.webui.service import HyperLoRAService, ServiceConfig
+from hyperlora_ext.app import panel_help
+from hyperlora_ext.app.names_route import HELP_PATH, PATH, add_names_route, names_payload
+from hyperlora_ext.app.panel import HostHooks, Panel, identity_facts
+from hyperlora_ext.app.service import HyperLoRAService, ServiceConfig
 
 ALICE = [face_image(feature=(170, 110, 90), seed=s) for s in (1, 2)]
 BOB = face_image(feature=(250, 215, 190), seed=4)

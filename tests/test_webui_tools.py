@@ -16,14 +16,13 @@ from fastapi.testclient import TestClient
 from host_shapes import Params, Processing
 from PIL import Image
 
-from hyperlora_ext.likeness import face_analyzer, format_likeness, likeness, parse_likeness
-from hyperlora_ext.webui.activation import resolve_params
-from hyperlora_ext.webui.api import PREFIX, make_router
-from hyperlora_ext.webui.likeness_infotext import LIKENESS_KEY, annotate
-from hyperlora_ext.webui.panel import HostHooks, Panel
-from hyperlora_ext.webui.service import HyperLoRAService, ServiceConfig
-from hyperlora_ext.webui.settings import service_config
-from hyperlora_ext.webui.xyz_axes import (
+from hyperlora_ext.app.activation import resolve_params
+from hyperlora_ext.app.api import PREFIX, make_router
+from hyperlora_ext.app.likeness_infotext import LIKENESS_KEY, annotate
+from hyperlora_ext.app.panel import HostHooks, Panel
+from hyperlora_ext.app.service import HyperLoRAService, ServiceConfig
+from hyperlora_ext.app.settings import service_config
+from hyperlora_ext.app.xyz_axes import (
     BASE_AXIS,
     IDENTITY_AXIS,
     LABELS,
@@ -33,6 +32,7 @@ from hyperlora_ext.webui.xyz_axes import (
     set_identity,
     set_weight,
 )
+from hyperlora_ext.photos.likeness import format_likeness, likeness, parse_likeness
 
 ALICE = [face_image(pattern=80, seed=s) for s in (1, 2, 3)]
 BOB = [face_image(pattern=-80, seed=s) for s in (4, 5)]
@@ -76,7 +76,7 @@ def test_likeness_per_image_equals_the_core_score(service, people, model):
     p = tagged(service, "alice", "bob")
     annotate(service, p, ALICE[0])
     first = p.extra_generation_params[LIKENESS_KEY]
-    direct = likeness(face_analyzer(model), ALICE[0], [alice, bob])
+    direct = likeness(model.pipeline.face_analyzer(), ALICE[0], [alice, bob])
     assert first == format_likeness(direct) and list(parse_likeness(first)) == ["alice", "bob"]
     scores = parse_likeness(first)
     assert scores["alice"] > 0.8 > scores["bob"]

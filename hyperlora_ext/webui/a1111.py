@@ -20,9 +20,9 @@ import network  # built-in Lora extension
 import networks  # built-in Lora extension
 from modules import shared
 
-from .activation import resolve_params
+from ..app.activation import resolve_params
+from ..app.service import HyperLoRAService, LoRAWeights
 from .extra_network import HostAdapter
-from .service import HyperLoRAService, LoRAWeights
 
 log = logging.getLogger(__name__)
 NETWORK_CACHE_SIZE = 4

@@ -16,8 +16,8 @@ import json
 import gradio as gr
 from modules import ui_extra_networks_user_metadata
 
-from .panel import Panel, identity_facts
-from .panel_help import HELP
+from ..app.panel import Panel, identity_facts
+from ..app.panel_help import HELP
 
 
 class HyperLoRAUserMetadataEditor(ui_extra_networks_user_metadata.UserMetadataEditor):

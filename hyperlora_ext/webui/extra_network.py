@@ -13,8 +13,8 @@ from pathlib import Path
 import networks  # the host's built-in Lora extension (A1111: Lora, Forge: sd_forge_lora)
 from modules import extra_networks, patches
 
-from .activation import run_activation
-from .service import HyperLoRAService
+from ..app.activation import run_activation
+from ..app.service import HyperLoRAService
 
 
 class HostAdapter:

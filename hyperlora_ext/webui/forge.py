@@ -24,9 +24,9 @@ from backend import memory_management
 from backend.patcher.lora import load_lora, model_lora_keys_unet
 from modules import sd_models
 
-from .activation import resolve_params
+from ..app.activation import resolve_params
+from ..app.service import HyperLoRAService, LoRAWeights
 from .extra_network import HostAdapter
-from .service import HyperLoRAService, LoRAWeights
 
 log = logging.getLogger(__name__)
 

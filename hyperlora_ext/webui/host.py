@@ -18,10 +18,10 @@ from typing import Iterator
 
 from modules import script_callbacks, shared
 
-from .panel import HostHooks, Panel
-from .service import HyperLoRAService, ServiceConfig
-from .settings import OPTIONS, SECTION, service_config
-from .tags import INFOTEXT_KEY, TAG, parse_infotext
+from ..app.panel import HostHooks, Panel
+from ..app.service import HyperLoRAService, ServiceConfig
+from ..app.settings import OPTIONS, SECTION, service_config
+from ..app.tags import INFOTEXT_KEY, TAG, parse_infotext
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ class Extension:
         """X/Y/Z plot axes; before the UI is built, which copies the axis list (``xyz_axes``)."""
         from modules import scripts
 
-        from .xyz_axes import register
+        from ..app.xyz_axes import register
 
         try:
             register(scripts.scripts_data, self.panel.names, lambda: self.service.config.default_weight)
@@ -131,12 +131,12 @@ class Extension:
             log.exception("HyperLoRA: adding the X/Y/Z plot axes failed")
 
     def app_started(self, demo, app) -> None:
-        from .names_route import add_names_route
+        from ..app.names_route import add_names_route
 
         add_names_route(app, self.panel.names, lambda: self.service.config.default_weight)  # autocomplete
         if not getattr(shared.cmd_opts, "api", False):
             return
-        from .api import make_router, parse_api_auth
+        from ..app.api import make_router, parse_api_auth
 
         app.include_router(make_router(self.service, self.hooks, parse_api_auth(shared.cmd_opts.api_auth)))
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import gradio as gr
 
-from .panel import Panel, insert_tag
-from .panel_help import HELP, INTRO_CREATE, INTRO_USE
-from .tags import format_tag
+from ..app.panel import Panel, insert_tag
+from ..app.panel_help import HELP, INTRO_CREATE, INTRO_USE
+from ..app.tags import format_tag
 
 SLIDER_WEIGHT = 2.0  # the weight slider spans -2..2 (concept sliders need negative weights; tags allow more)
 

@@ -12,7 +12,7 @@ from e2e_helpers import VARIANT
 from face_pack import build_face_pack
 from webui_server import HOSTS, WebUI, require
 
-from hyperlora_ext.models import ModelLocations
+from hyperlora_ext.model.locations import ModelLocations
 
 CLIP_DIM = 48
 

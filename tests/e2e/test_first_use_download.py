@@ -28,7 +28,7 @@ from face_pack import face_image
 from hub_server import HubServer, release_files
 from webui_server import HOSTS, WebUI, require
 
-from hyperlora_ext.models import DEFAULT_VARIANT, HYPERLORA_REPO, ModelLocations
+from hyperlora_ext.model.locations import DEFAULT_VARIANT, HYPERLORA_REPO, ModelLocations
 
 PACE = 8_000_000  # bytes per second: about 4 s for the ~35 MB served
 # Collects every text the page shows that mentions the download, however briefly.

@@ -20,11 +20,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from .errors import HyperLoRAError
-from .images import ImageSource, InputImage, load_image
-
 if TYPE_CHECKING:
-    from .engine import HyperLoRAModel, Prediction
     from .faces import FaceResult
 
 FLAG_BELOW = 0.3
@@ -72,40 +68,3 @@ def check_faces(faces: Sequence[FaceResult], threshold: float = FLAG_BELOW) -> P
     """The check on ``Prediction.faces`` (no further face analysis)."""
     return check_embeddings([f.name for f in faces], np.stack([f.embedding for f in faces]) if faces else
                             np.zeros((0, 512)), threshold)
-
-
-def predict_checked(model: HyperLoRAModel, images: Sequence[ImageSource | InputImage],
-                    names: Sequence[str] | None = None, drop_flagged: bool = False,
-                    threshold: float = FLAG_BELOW, **predict_options) -> tuple[Prediction, PhotoCheck]:
-    """``model.predict`` plus the photo check; with ``drop_flagged`` the identity is predicted
-    again from the photos that passed. That second pass finds every stage in the engine's
-    content cache (keyed by pixel digest), so it only pools. Raises ``HyperLoRAError`` when
-    ``drop_flagged`` would leave no photo. ``predict_options``: the rest of ``predict``'s."""
-    inputs = []
-    for i, img in enumerate(images):
-        label = names[i] if names and i < len(names) else None
-        # decode here once so both passes share the pixels; bad images are left to predict to report
-        try:
-            inputs.append(img if isinstance(img, InputImage) else load_image(img, label))
-        except HyperLoRAError:
-            inputs.append(img)
-    pred = model.predict(inputs, names=names, **predict_options)
-    # faces follow the inputs' order, minus those skipped; match by pixel digest (cached faces
-    # keep the name of the image they were first computed for, the input has the current one)
-    matched, j = [], 0
-    for inp in inputs:
-        if isinstance(inp, InputImage) and j < len(pred.faces) and pred.faces[j].digest == inp.digest:
-            matched.append((inp, pred.faces[j]))
-            j += 1
-    check = check_embeddings([inp.name for inp, _ in matched],
-                             np.stack([f.embedding for _, f in matched]), threshold)
-    if not (drop_flagged and check.flagged):
-        return pred, check
-    keep = [inp for (inp, _), score in zip(matched, check.photos) if not score.flagged]
-    if not keep:
-        raise HyperLoRAError(f"every photo was flagged ({', '.join(check.flagged)}): they do not look like one "
-                             "person, so none can be dropped; choose the photos yourself")
-    again = model.predict(keep, **predict_options)
-    again.skipped.update(pred.skipped)
-    again.skipped.update({n: f"left out: similarity to the other photos below {threshold}" for n in check.flagged})
-    return again, check

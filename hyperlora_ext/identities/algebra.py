@@ -14,8 +14,8 @@ therefore keeps both token sets (``tokens`` = A, ``negative_tokens`` = B) and ex
 concatenation, to one LoRA whose delta is exactly delta(A) - delta(B) per layer:
 down = [down_A; -down_B] (2r, in), up = [up_A, up_B] (out, 2r), alpha doubled with the rank so
 alpha / rank stays 1/2 (``lora.merge_loras(lora_A, lora_B, -1)``). At prompt weight w it
-applies A at +w and B at -w. ``expand_identity`` is the expansion that knows sliders;
-``HyperLoRAModel.expand`` alone would use only the positive half.
+applies A at +w and B at -w. ``HyperLoRAModel.expand`` does this expansion for every identity,
+plain or slider.
 
 Expressions (``parse_mix``): terms joined by ``+``, each ``NAME`` or ``FACTOR*NAME`` with a
 positive decimal factor; or exactly ``NAME - NAME`` (a minus surrounded by spaces, since names
@@ -27,16 +27,12 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import torch
 
-from .errors import HyperLoRAError
-from .hypernet import pool_tokens
-from .identity import Identity, Parent
-
-if TYPE_CHECKING:
-    from .engine import HyperLoRAModel
+from ..errors import HyperLoRAError
+from .identity import Identity, Parent, pool_tokens
 
 _OPERATOR = re.compile(r"(\+|(?<=\s)-(?=\s))")
 _FACTOR = re.compile(r"^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$")
@@ -192,11 +188,3 @@ def combine(expression: str | MixExpression, identities: Mapping[str, Identity],
     if expr.kind == "slider":
         return slider_identity(chosen[0], chosen[1], name=name, labels=labels)
     return mix_identities([(i, f) for i, (_, f) in zip(chosen, expr.terms)], name=name, labels=labels)
-
-
-def expand_identity(model: HyperLoRAModel, identity: Identity, base_weight: float = 0.0,
-                    device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
-    """Identity or slider -> kohya LoRA dict (``HyperLoRAModel.expand``: rank r, or rank 2r with
-    delta = delta(A) - delta(B) for a slider; ``base_weight`` bakes each side's Base-LoRA in first,
-    so a slider gives ID(A) + b Base(A) - ID(B) - b Base(B))."""
-    return model.expand(identity, base_weight=base_weight, device=device)

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from .errors import MissingModelsError
+from ..errors import MissingModelsError
 
 
 def _processor_class():

@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import HyperLoRAError, MissingModelsError, NoFaceError
-from ..identity import Identity
+from ..identities.identity import Identity
 from .panel import HostHooks
 from .service import HyperLoRAService
 from .tags import format_tag

@@ -21,12 +21,11 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
-from .files import safe_name
-from .identity import Identity
+from ..files import safe_name
+from ..identities.identity import Identity
 from .images import ImageSource, InputImage, load_image
 
 if TYPE_CHECKING:
-    from .engine import HyperLoRAModel
     from .faces import FaceAnalyzer
 
 NO_FACE = "no face"
@@ -45,17 +44,6 @@ class LikenessScore:
     @property
     def label(self) -> str:
         return NO_FACE if self.similarity is None else f"{self.similarity:.2f}"
-
-
-def face_analyzer(model: HyperLoRAModel) -> FaceAnalyzer:
-    """The model's face analyzer (the one ``predict`` uses), created on first use."""
-    if model.faces is None:
-        from .faces import FaceAnalyzer
-        from .models import ModelLocations
-
-        locs = model.locations or ModelLocations.for_checkpoint(model.spec.folder)
-        model.faces = FaceAnalyzer(locs.antelopev2, providers=model.providers, det_size=model.det_size)
-    return model.faces
 
 
 def _named(identities: Mapping[str, Identity] | Sequence[Identity]) -> list[tuple[str, Identity]]:

@@ -10,8 +10,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..models import ENV_MODELS_DIR
-from .service import ServiceConfig
+from ..model.locations import ENV_MODELS_DIR
+from .config import ServiceConfig
 
 SECTION = ("hyperlora", "HyperLoRA")
 OFFLOAD_CHOICES = {"Auto (offload on GPUs under 16 GB)": "auto", "Keep on GPU": "resident",

@@ -1,4 +1,4 @@
-"""Where model files live, the explicit first-use download, and the device / dtype policy.
+"""Where model files live: one ``models`` root and the official layout under it.
 
 Default layout (the official README's, under the WebUI ``models`` folder)::
 
@@ -7,24 +7,20 @@ Default layout (the official README's, under the WebUI ``models`` folder)::
     models/hyper_lora/clip_processor/clip_vit_large_14_processor/  preprocessor_config.json
     models/insightface/models/antelopev2/                          *.onnx
 
-Nothing here touches the network unless ``download_models`` is called (``download.py``).
+Also which hub repository each file comes from, for the explicit download (``hyperlora_ext.download``)
+and for the messages that list what to place by hand. Reads the disk only (file headers at most).
 """
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
+from ..errors import MissingModelsError
+from ..integrity import verify_file
+from ..photos.faces import ANTELOPEV2_FILES
 from .checkpoint import ID_PROJECTOR_FILE, MODULES_FILE, MODULES_JSON, RESAMPLER_FILE, is_checkpoint_folder
-from .download import Progress, verify_file
-from .errors import DownloadError, MissingModelsError
-from .faces import ANTELOPEV2_FILES
-
-log = logging.getLogger(__name__)
 
 VARIANTS = ("sdxl_hyper_id_lora_v1_fidelity", "sdxl_hyper_id_lora_v1_edit")
 DEFAULT_VARIANT = VARIANTS[0]
@@ -113,90 +109,3 @@ class ModelLocations:
                 f"HyperLoRA model files are {what}:\n{self.listing(variant)}\nDownload them to those folders "
                 "(replacing damaged ones), or allow the first-use download (needs internet access).",
                 [(f, str(d)) for f, d, _ in missing] + [(f, str(d)) for f, d, _, _ in damaged])
-
-
-def download_models(locations: ModelLocations, variant: str = DEFAULT_VARIANT, progress: bool = True,
-                    on_progress: Progress | None = None, endpoint: str | None = None) -> list[Path]:
-    """Download the missing (or damaged) files of ``variant`` from the Hugging Face hub; returns
-    the new paths.
-
-    Explicit only (never at import or install). ``progress=False`` hides the console bars;
-    ``on_progress(fraction, text)`` is called for every received chunk. ``endpoint``: the hub
-    address (default ``$HF_ENDPOINT``, else huggingface.co). Raises ``DownloadError`` (a
-    ``MissingModelsError`` listing what is still missing) when offline, when a folder cannot be
-    written, or when a downloaded file is damaged (it is deleted, never loaded).
-    """
-    from .download import RemoteFile, fetch
-
-    damaged = {d / f for f, d, _, _ in locations.damaged_files(variant)}
-    todo = []
-    for name, folder, repo in locations.missing_files(variant) + [
-            (f, d, r) for f, d, r, _ in locations.damaged_files(variant)]:
-        if repo == HYPERLORA_REPO:  # the hub repo holds one folder per variant
-            todo.append(RemoteFile(repo, f"{variant}/{name}", folder.parent))
-        else:
-            todo.append(RemoteFile(repo, name, folder))
-    try:
-        from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
-    except ImportError:  # very old huggingface_hub
-        disable_progress_bars = enable_progress_bars = lambda: None  # noqa: E731
-    if not progress:
-        disable_progress_bars()
-    try:
-        done = fetch(todo, endpoint, on_progress, frozenset(damaged))
-    except DownloadError as exc:
-        missing = locations.missing_files(variant)
-        raise DownloadError(f"HyperLoRA download failed: {exc}\n{locations.listing(variant)}",
-                            [(f, str(d)) for f, d, _ in missing]) from exc
-    finally:
-        if not progress:
-            enable_progress_bars()
-    for path in done:
-        log.info("HyperLoRA: downloaded %s", path)
-    return done
-
-
-@dataclass(frozen=True)
-class Precision:
-    """``compute``: dtype of CLIP, projector and resampler; ``basis``: dtype of the LoRA bases."""
-
-    device: torch.device
-    compute: torch.dtype
-    basis: torch.dtype
-
-
-_DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
-           "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
-
-
-def cpu_has_fast_bf16() -> bool:
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def resolve_precision(device: str | torch.device = "auto", dtype: str | torch.dtype = "auto") -> Precision:
-    """Pick device and dtypes. ``auto``: CUDA if available, fp16 there. On the CPU the LoRA bases
-    stay in 16 bit (half the RAM of float32): bf16 on CPUs with native bf16 units (AVX512-BF16 /
-    AMX), mixed by kernels that accumulate in float32, LoRA within ~0.3% of float32; elsewhere the
-    released float16 values, widened to float32 for the mix (exact). The networks run in bf16 where
-    the CPU has bf16 units, else float32. ``fp32`` keeps everything in float32."""
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                       "cpu" if device == "auto" else device)
-    if isinstance(dtype, str) and dtype != "auto":
-        if dtype not in _DTYPES:
-            raise ValueError(f"unknown dtype {dtype!r}; use auto, fp32, fp16 or bf16")
-        dtype = _DTYPES[dtype]
-    if dev.type == "cpu":
-        if dtype == "auto":
-            if cpu_has_fast_bf16():
-                return Precision(dev, torch.bfloat16, torch.bfloat16)
-            return Precision(dev, torch.float32, torch.float16)
-        if dtype == torch.float16:
-            log.warning("HyperLoRA: fp16 networks are very slow on the CPU; using float32 (bases stay 16-bit)")
-            return Precision(dev, torch.float32, torch.float16)
-        return Precision(dev, dtype, dtype)
-    if dtype == "auto":
-        dtype = torch.float16
-    return Precision(dev, dtype, dtype)

@@ -26,14 +26,22 @@ from PIL import Image
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as safetensors_bytes
 
-from .errors import HyperLoRAError
-from .files import atomic_write
+from ..errors import HyperLoRAError
+from ..files import atomic_write
 
 FORMAT = "hyperlora-identity"
 FORMAT_VERSION = "1"
 SLIDER_FORMAT_VERSION = "2"  # has negative tokens: LoRA(tokens) - LoRA(negative_tokens)
 READABLE_VERSIONS = (FORMAT_VERSION, SLIDER_FORMAT_VERSION)
 PREVIEW_SIZE = 256
+
+
+def pool_tokens(tokens: torch.Tensor) -> torch.Tensor:
+    """Average (N, Q, K) tokens over images and L2-normalise each token -> (Q, K), float32.
+
+    How the official model averages several photos into one identity (and how mixes combine)."""
+    mean = tokens.float().mean(dim=0)
+    return mean * (mean.pow(2).sum(dim=-1, keepdim=True) + 1e-8).rsqrt()
 
 
 @dataclass(frozen=True)
@@ -55,7 +63,7 @@ class Identity:
     the photos' L2-normalised embeddings, stored as computed (norm <= 1, not re-normalised);
     use ``unit_embedding()`` for cosines.
     ``negative_tokens`` / ``negative_base_tokens``: set for a slider, whose LoRA is
-    LoRA(tokens) - LoRA(negative_tokens) (see ``identity_algebra``); ``parents``: provenance.
+    LoRA(tokens) - LoRA(negative_tokens) (see ``identities.algebra``); ``parents``: provenance.
     """
 
     tokens: torch.Tensor
@@ -94,7 +102,7 @@ class Identity:
 
     @property
     def is_slider(self) -> bool:
-        """True for a slider (expand with ``identity_algebra.expand_identity``)."""
+        """True for a slider (``HyperLoRAModel.expand`` gives LoRA(tokens) - LoRA(negative_tokens))."""
         return self.negative_tokens is not None
 
     def unit_embedding(self) -> torch.Tensor | None:

@@ -112,7 +112,7 @@ class PerceiverBlock(nn.Module):
 class Resampler(nn.Module):
     """Perceiver resampler: conditions -> per-image LoRA coefficient tokens (N, Q, K).
 
-    ``forward`` returns the tokens of every image before pooling; ``pool_tokens``
+    ``forward`` returns the tokens of every image before pooling; ``identities.identity.pool_tokens``
     averages them over the images and L2-normalises each token, as the official model does.
     """
 
@@ -147,12 +147,6 @@ class Resampler(nn.Module):
         for i, layer in enumerate(self.layers):
             latents = layer(x, latents, y, skip_self_attention=cached and i == 0)
         return self.proj_out(latents)
-
-
-def pool_tokens(tokens: torch.Tensor) -> torch.Tensor:
-    """Average (N, Q, K) tokens over images and L2-normalise each token -> (Q, K), float32."""
-    mean = tokens.float().mean(dim=0)
-    return mean * (mean.pow(2).sum(dim=-1, keepdim=True) + 1e-8).rsqrt()
 
 
 class IDProjector(nn.Module):

@@ -21,8 +21,8 @@ import threading
 import time
 from pathlib import Path
 
-from .errors import HyperLoRAError
-from .files import is_temp_name, move, path_in, safe_name, unlink_quiet, write_temp
+from ..errors import HyperLoRAError
+from ..files import is_temp_name, move, path_in, safe_name, unlink_quiet, write_temp
 from .identity import Identity
 
 SUFFIX = ".safetensors"

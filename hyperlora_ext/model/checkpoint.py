@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import torch
-from safetensors import safe_open
 
-from .errors import CheckpointError
+from ..errors import CheckpointError
 from .hypernet import LayerShape, ResamplerSpec
+from .safetensors_io import check_shapes, file_error, read_shapes, require_file
 from .sdxl_names import LORA_PROJECTIONS, to_compvis
 
 MODULES_JSON = "hyper_lora_modules.json"
@@ -34,7 +31,6 @@ ID_PROJECTOR_FILE = "id_projector.safetensors"
 CONFIG_FILE = "config.json"
 TOKENS_PER_MODULE = 8  # (q, k, v, out) x (down, up)
 _BASIS_PROJECTIONS = ("to_q", "to_k", "to_v", "to_out")
-_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
 
 
 @dataclass(frozen=True)
@@ -105,108 +101,14 @@ def is_checkpoint_folder(folder: Path) -> bool:
     return (folder / MODULES_JSON).is_file()
 
 
-def _fail(folder: Path, file: str, problem: str, fix: str = "") -> CheckpointError:
-    fix = fix or "Re-download this file from the official HyperLoRA release."
-    return CheckpointError(f"HyperLoRA checkpoint {folder}: {file}: {problem}. {fix}")
-
-
-def _require(folder: Path, name: str) -> Path:
-    path = folder / name
-    if path.is_file():
-        return path
-    stem = name.rsplit(".", 1)[0]
-    pickled = [p.name for p in folder.glob(stem + ".*") if p.suffix in _PICKLE_SUFFIXES]
-    if pickled:
-        raise _fail(folder, name, f"missing; found {', '.join(pickled)} instead",
-                    "Only .safetensors weights are loaded (pickle files can run code); "
-                    "download the .safetensors release.")
-    raise _fail(folder, name, "file is missing")
-
-
-def read_shapes(path: Path) -> dict[str, tuple[int, ...]]:
-    """Tensor shapes from a safetensors header, without reading the data."""
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
-    except Exception as exc:  # safetensors raises several types for corrupt headers
-        raise _fail(path.parent, path.name, f"not a readable safetensors file ({exc})") from exc
-
-
-def read_tensors(path: Path) -> dict[str, torch.Tensor]:
-    """All tensors of a (small) safetensors file, on the CPU."""
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as exc:
-        raise _fail(path.parent, path.name, f"cannot be read ({exc})") from exc
-
-
-_SAFETENSORS_DTYPES = {"F16": torch.float16, "BF16": torch.bfloat16, "F32": torch.float32, "F64": torch.float64}
-
-
-def stream_tensors(path: Path) -> Iterator[tuple[str, torch.Tensor]]:
-    """(key, CPU tensor) for every tensor of a safetensors file, in file order, read with plain
-    reads into one reused buffer: no memory map and no copy of the whole file, so the RAM this
-    costs is the largest tensor whatever the file size. Each yielded tensor is only valid until
-    the next one is yielded (copy it). A truncated or inconsistent file raises ``CheckpointError``."""
-    folder, name = path.parent, path.name
-    with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        try:
-            header_len = int.from_bytes(f.read(8), "little")
-            if not 0 < header_len <= min(size - 8, 100 << 20):
-                raise ValueError(f"header length {header_len} does not fit the file's {size} bytes")
-            header = json.loads(f.read(header_len))
-            header.pop("__metadata__", None)
-            entries = sorted(((k, v["dtype"], tuple(v["shape"]), *v["data_offsets"]) for k, v in header.items()),
-                             key=lambda e: e[3])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise _fail(folder, name, f"not a readable safetensors file ({exc})") from exc
-        data_start = 8 + header_len
-        buffer = torch.empty(0, dtype=torch.uint8)
-        for key, dtype_name, shape, begin, end in entries:
-            dtype = _SAFETENSORS_DTYPES.get(dtype_name)
-            nbytes = end - begin
-            if dtype is None:
-                raise _fail(folder, name, f"{key} has dtype {dtype_name}; HyperLoRA weights are F16, BF16 or F32")
-            if nbytes != math.prod(shape) * dtype.itemsize or data_start + end > size:
-                raise _fail(folder, name, f"{key} ends past the end of the file or has a wrong size "
-                                          "(truncated or damaged download)")
-            if buffer.numel() < nbytes:
-                buffer = torch.empty(nbytes, dtype=torch.uint8)
-            view = buffer[:nbytes]
-            f.seek(data_start + begin)
-            if f.readinto(memoryview(view.numpy())) != nbytes:
-                raise _fail(folder, name, f"{key} could not be read completely (truncated download)")
-            yield key, view.view(dtype).view(shape)
-
-
-def check_shapes(folder: Path, file: str, expected: dict[str, tuple[int, ...]],
-                 actual: dict[str, tuple[int, ...]], hint: str = "") -> None:
-    """Raise one clear error listing missing, unexpected and mis-shaped keys."""
-    problems = []
-    missing = [k for k in expected if k not in actual]
-    unexpected = [k for k in actual if k not in expected]
-    wrong = [f"{k} is {list(actual[k])}, expected {list(v)}" for k, v in expected.items()
-             if k in actual and tuple(actual[k]) != tuple(v)]
-    if missing:
-        problems.append(f"{len(missing)} missing key(s), e.g. {', '.join(missing[:3])}")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected key(s), e.g. {', '.join(unexpected[:3])}")
-    if wrong:
-        problems.append(f"{len(wrong)} shape mismatch(es): {'; '.join(wrong[:3])}")
-    if problems:
-        raise _fail(folder, file, "; ".join(problems) + (f" ({hint})" if hint else ""))
-
-
 def _read_modules_json(folder: Path) -> tuple[ModuleInfo, ...]:
-    path = _require(folder, MODULES_JSON)
+    path = require_file(folder, MODULES_JSON)
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _fail(folder, MODULES_JSON, f"not valid JSON ({exc})") from exc
+        raise file_error(folder, MODULES_JSON, f"not valid JSON ({exc})") from exc
     if not isinstance(data, dict) or not data:
-        raise _fail(folder, MODULES_JSON, "expected a non-empty object mapping module names to sizes")
+        raise file_error(folder, MODULES_JSON, "expected a non-empty object mapping module names to sizes")
     modules = []
     for name, info in data.items():
         try:
@@ -214,17 +116,17 @@ def _read_modules_json(folder: Path) -> tuple[ModuleInfo, ...]:
             cross = info.get("cross_attention_dim")
             cross = None if cross is None else int(cross)
         except (TypeError, KeyError, ValueError) as exc:
-            raise _fail(folder, MODULES_JSON, f"module {name!r} needs integer 'hidden_size' and "
-                        f"'cross_attention_dim' (int or null), got {info!r}") from exc
+            raise file_error(folder, MODULES_JSON, f"module {name!r} needs integer 'hidden_size' and "
+                             f"'cross_attention_dim' (int or null), got {info!r}") from exc
         try:
             prefix = to_compvis(name)
         except ValueError as exc:
-            raise _fail(folder, MODULES_JSON, str(exc)) from exc
+            raise file_error(folder, MODULES_JSON, str(exc)) from exc
         modules.append(ModuleInfo(name, prefix, hidden, cross))
     prefixes = [m.lora_prefix for m in modules]
     if len(set(prefixes)) != len(prefixes):
         dup = next(p for p in prefixes if prefixes.count(p) > 1)
-        raise _fail(folder, MODULES_JSON, f"module {dup} is listed twice (in two spellings?)")
+        raise file_error(folder, MODULES_JSON, f"module {dup} is listed twice (in two spellings?)")
     return tuple(modules)
 
 
@@ -237,26 +139,26 @@ def _dim_head(folder: Path) -> int:
         value = cfg.get("resampler", {}).get("dim_head", cfg.get("dim_head", 64))
         return int(value)
     except (ValueError, AttributeError, TypeError) as exc:
-        raise _fail(folder, CONFIG_FILE, f"cannot read 'dim_head' ({exc})",
-                    "Fix or delete config.json (the default head width is 64).") from exc
+        raise file_error(folder, CONFIG_FILE, f"cannot read 'dim_head' ({exc})",
+                         "Fix or delete config.json (the default head width is 64).") from exc
 
 
 def _resampler_spec(folder: Path, file: str, shapes: dict[str, tuple[int, ...]],
                     dim_head: int) -> ResamplerSpec:
     def get(key: str, rank: int) -> tuple[int, ...]:
         if key not in shapes or len(shapes[key]) != rank:
-            raise _fail(folder, file, f"key {key!r} is missing or has the wrong rank")
+            raise file_error(folder, file, f"key {key!r} is missing or has the wrong rank")
         return shapes[key]
 
     _, queries, dim = get("latents", 3)
     out_dim = get("proj_out.weight", 2)[0]
     depth = len({int(m.group(1)) for k in shapes if (m := re.match(r"layers\.(\d+)\.", k))})
     if depth == 0:
-        raise _fail(folder, file, "no 'layers.N.*' keys")
+        raise file_error(folder, file, "no 'layers.N.*' keys")
     inner = get("layers.0.attn1.to_q.weight", 2)[0]
     if inner % dim_head:
-        raise _fail(folder, file, f"attention width {inner} is not a multiple of the head width {dim_head}",
-                    "Set the right 'dim_head' in config.json.")
+        raise file_error(folder, file, f"attention width {inner} is not a multiple of the head width {dim_head}",
+                         "Set the right 'dim_head' in config.json.")
     spec = ResamplerSpec(
         dim=dim, depth=depth, heads=inner // dim_head, dim_head=dim_head,
         ff_mult=get("layers.0.ff.net.0.proj.weight", 2)[0] // dim, num_queries=queries,
@@ -274,8 +176,8 @@ def _resampler_spec(folder: Path, file: str, shapes: dict[str, tuple[int, ...]],
 
 def _check_tokens(folder: Path, file: str, spec: ResamplerSpec, n_queries: int, hyper_dim: int) -> None:
     if spec.num_queries != n_queries or spec.output_dim != hyper_dim:
-        raise _fail(folder, file, f"latents/proj_out give {spec.num_queries} tokens of width {spec.output_dim}, "
-                    f"but the json and basis need {n_queries} tokens of width {hyper_dim}")
+        raise file_error(folder, file, f"latents/proj_out give {spec.num_queries} tokens of width {spec.output_dim}, "
+                         f"but the json and basis need {n_queries} tokens of width {hyper_dim}")
 
 
 def _fingerprint(folder: Path, files: list[str]) -> str:
@@ -307,10 +209,10 @@ def inspect_checkpoint(folder: str | Path) -> CheckpointSpec:
     dim_head = _dim_head(folder)
 
     # Basis tensors
-    basis_shapes = read_shapes(_require(folder, MODULES_FILE))
+    basis_shapes = read_shapes(require_file(folder, MODULES_FILE))
     first = basis_shapes.get("0.to_q.id_down_basis")
     if first is None or len(first) != 3:
-        raise _fail(folder, MODULES_FILE, "key '0.to_q.id_down_basis' (K, in, rank) is missing")
+        raise file_error(folder, MODULES_FILE, "key '0.to_q.id_down_basis' (K, in, rank) is missing")
     hyper_dim, _, rank = first
     has_base_basis = "0.to_q.base_down_basis" in basis_shapes
     base_rank = basis_shapes["0.to_q.base_down_basis"][2] if has_base_basis else None
@@ -328,35 +230,35 @@ def inspect_checkpoint(folder: str | Path) -> CheckpointSpec:
 
     # Resamplers
     files = [MODULES_JSON, MODULES_FILE, RESAMPLER_FILE]
-    resampler = _resampler_spec(folder, RESAMPLER_FILE, read_shapes(_require(folder, RESAMPLER_FILE)), dim_head)
+    resampler = _resampler_spec(folder, RESAMPLER_FILE, read_shapes(require_file(folder, RESAMPLER_FILE)), dim_head)
     n_queries = TOKENS_PER_MODULE * len(modules)
     _check_tokens(folder, RESAMPLER_FILE, resampler, n_queries, hyper_dim)
     base_resampler = None
     if (folder / BASE_RESAMPLER_FILE).is_file() or has_base_basis:
         if not has_base_basis:
-            raise _fail(folder, MODULES_FILE, f"{BASE_RESAMPLER_FILE} is present but there are no "
-                        "'base_*_basis' tensors", f"Remove {BASE_RESAMPLER_FILE} or use the matching weights.")
+            raise file_error(folder, MODULES_FILE, f"{BASE_RESAMPLER_FILE} is present but there are no "
+                             "'base_*_basis' tensors", f"Remove {BASE_RESAMPLER_FILE} or use the matching weights.")
         base_resampler = _resampler_spec(folder, BASE_RESAMPLER_FILE,
-                                         read_shapes(_require(folder, BASE_RESAMPLER_FILE)), dim_head)
+                                         read_shapes(require_file(folder, BASE_RESAMPLER_FILE)), dim_head)
         _check_tokens(folder, BASE_RESAMPLER_FILE, base_resampler, n_queries, hyper_dim)
         if base_resampler.embedding_dim_2 is not None:
-            raise _fail(folder, BASE_RESAMPLER_FILE, "a Base resampler takes one condition (no proj_in_2)")
+            raise file_error(folder, BASE_RESAMPLER_FILE, "a Base resampler takes one condition (no proj_in_2)")
         files.append(BASE_RESAMPLER_FILE)
 
     # ID projector: needed when the resampler takes ID tokens
     id_projector = None
     proj_path = folder / ID_PROJECTOR_FILE
     if proj_path.is_file() or resampler.embedding_dim_2 is not None:
-        shapes = read_shapes(_require(folder, ID_PROJECTOR_FILE))
+        shapes = read_shapes(require_file(folder, ID_PROJECTOR_FILE))
         w, ln = shapes.get("0.weight"), shapes.get("2.weight")
         if w is None or ln is None or len(w) != 2 or len(ln) != 1 or w[0] % ln[0]:
-            raise _fail(folder, ID_PROJECTOR_FILE, "expected '0.weight' (T*D, E) and '2.weight' (D,)")
+            raise file_error(folder, ID_PROJECTOR_FILE, "expected '0.weight' (T*D, E) and '2.weight' (D,)")
         id_projector = IDProjectorSpec(embed_dim=w[1], num_tokens=w[0] // ln[0], token_dim=ln[0])
         check_shapes(folder, ID_PROJECTOR_FILE, {"0.weight": w, "0.bias": (w[0],), "2.weight": ln, "2.bias": ln},
                      shapes)
         if id_projector.token_dim != resampler.embedding_dim:
-            raise _fail(folder, ID_PROJECTOR_FILE, f"ID tokens are {id_projector.token_dim} wide but "
-                        f"{RESAMPLER_FILE} proj_in takes {resampler.embedding_dim}")
+            raise file_error(folder, ID_PROJECTOR_FILE, f"ID tokens are {id_projector.token_dim} wide but "
+                             f"{RESAMPLER_FILE} proj_in takes {resampler.embedding_dim}")
         files.append(ID_PROJECTOR_FILE)
 
     return CheckpointSpec(

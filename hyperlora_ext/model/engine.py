@@ -1,70 +1,35 @@
-"""The HyperLoRA model: load an official checkpoint, turn features or photos into an Identity,
-and expand identities into kohya SDXL LoRA weights.
+"""The HyperLoRA model: an official checkpoint's weights in memory, features -> coefficient
+tokens, and tokens or identities -> kohya SDXL LoRA weights.
 
-Data flow: images -> faces (crops, ArcFace) -> encoders (CLIP) -> hypernet (tokens)
--> Identity -> lora (kohya dict).
+Photos -> identity is the photo pipeline's job (``pipeline.PhotoPipeline``, which owns the face
+analyzer and CLIP); ``HyperLoRAModel.predict`` hands photos to it. Data flow: photos ->
+``photos.faces`` (crops, ArcFace) -> ``encoders`` (CLIP) -> ``hypernet`` (tokens) -> ``Identity``
+-> ``lora`` (kohya dict).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections import OrderedDict
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
-import numpy as np
 import torch
 
-from .checkpoint import (
-    BASE_RESAMPLER_FILE,
-    ID_PROJECTOR_FILE,
-    MODULES_FILE,
-    RESAMPLER_FILE,
-    CheckpointSpec,
-    read_tensors,
-    stream_tensors,
-)
-from .encoders import ClipEncoder
-from .errors import HyperLoRAError, ImageError, NoFaceError
-from .faces import FaceAnalyzer, FaceResult
-from .hypernet import BasisBank, IDProjector, Resampler, pool_tokens
-from .identity import Identity
-from .images import ImageSource, InputImage, load_image
-from .lora import lora_state_dict, merge_loras
-from .models import ModelLocations, Precision
+from ..errors import HyperLoRAError
+from ..identities.identity import Identity, pool_tokens
+from ..lora import lora_state_dict, merge_loras
+from ..photos.images import ImageSource, InputImage
+from .checkpoint import BASE_RESAMPLER_FILE, ID_PROJECTOR_FILE, MODULES_FILE, RESAMPLER_FILE, CheckpointSpec
+from .hypernet import BasisBank, IDProjector, Resampler
+from .locations import ModelLocations
 from .numerics import own_numerics, with_own_numerics
+from .pipeline import PhotoPipeline, Prediction
+from .precision import Precision
+from .safetensors_io import read_tensors, stream_tensors
 
 log = logging.getLogger(__name__)
 OFFLOAD_BELOW_BYTES = 16 << 30  # "auto" offloads on GPUs with less memory than this
-CACHE_SIZE = 64
-
-
-@dataclass
-class Prediction:
-    """Result of ``HyperLoRAModel.predict``: the identity, the faces used (crops for a UI),
-    images skipped with the reason, per-stage timings in seconds, and cache hits."""
-
-    identity: Identity
-    faces: list[FaceResult]
-    skipped: dict[str, str] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
-    cache_hits: int = 0
-
-
-class _Timer:
-    def __init__(self, sync_device: torch.device) -> None:
-        self.times: dict[str, float] = {}
-        self.cuda = sync_device.type == "cuda"
-
-    def lap(self, stage: str, start: float) -> float:
-        if self.cuda:
-            torch.cuda.synchronize()
-        now = time.perf_counter()
-        self.times[stage] = self.times.get(stage, 0.0) + now - start
-        return now
 
 
 class HyperLoRAModel:
@@ -85,13 +50,12 @@ class HyperLoRAModel:
         self.providers = providers
         self.det_size = det_size
         self._lock = threading.RLock()
-        # (image digest, *options) -> ((id tokens (Q, K), base tokens or None), face)
-        self._cache: OrderedDict[tuple, tuple[tuple, FaceResult]] = OrderedDict()
-        self.clip: ClipEncoder | None = None
-        self.faces: FaceAnalyzer | None = None
+        self._attached: list[torch.nn.Module] = []  # follow the networks' placement (CLIP)
         self.offload = self._offload_policy(offload)
         with own_numerics():  # precompute() runs the resampler's first attention at load time
-            self._load(torch.device("cpu") if self.offload else precision.device)
+            self._load(self.store_device)
+        self.pipeline = PhotoPipeline(self, locations or ModelLocations.for_checkpoint(spec.folder),
+                                      providers, det_size)
 
     # ---- loading -------------------------------------------------------------------------
     def _load(self, store: torch.device) -> None:
@@ -138,13 +102,22 @@ class HyperLoRAModel:
     # ---- device placement ----------------------------------------------------------------
     def _modules(self) -> list:
         mods = [self.resampler, self.base_resampler, self.id_projector, self.id_bank, self.base_bank]
-        return [m for m in mods if m is not None]
+        return [m for m in mods if m is not None] + self._attached
+
+    @property
+    def store_device(self) -> torch.device:
+        """Where the weights rest between uses: the CPU in offload mode, else the compute device."""
+        return torch.device("cpu") if self.offload else self.precision.device
+
+    def attach(self, module: torch.nn.Module) -> torch.nn.Module:
+        """Let ``module`` (the pipeline's CLIP) follow the networks' placement and offloading."""
+        module.to(self.store_device)
+        self._attached.append(module)
+        return module
 
     def _place(self, device: torch.device) -> None:
         for m in self._modules():
             m.to(device)
-        if self.clip is not None:
-            self.clip.to(device)
 
     def set_offload(self, policy: str) -> None:
         """Change the offload policy ("auto", "resident", "offload") of a loaded model."""
@@ -159,8 +132,6 @@ class HyperLoRAModel:
     def nbytes(self) -> int:
         """Bytes of all loaded weights (what a GPU needs free while they are resident)."""
         modules = [m for m in self._modules() if isinstance(m, torch.nn.Module)]
-        if self.clip is not None:
-            modules.append(self.clip.model)
         total = sum(t.numel() * t.element_size() for m in modules for t in m.parameters())
         return total + sum(b.nbytes for b in (self.id_bank, self.base_bank) if b is not None)
 
@@ -238,8 +209,8 @@ class HyperLoRAModel:
     @with_own_numerics
     def expand(self, identity: Identity, base_weight: float = 0.0,
                device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
-        """Identity -> kohya LoRA dict; a non-zero ``base_weight`` bakes the Base-LoRA in. A slider
-        (``identity_algebra``) expands to rank 2r whose delta is exactly delta(A) - delta(B)."""
+        """Identity -> kohya LoRA dict (rank r); a non-zero ``base_weight`` bakes the Base-LoRA in. A
+        slider (``identities.algebra``) expands to rank 2r whose delta is exactly delta(A) - delta(B)."""
         self.check_identity(identity)
         with self._on_device():
             lora = self._expand_tokens(identity.tokens, identity.base_tokens, base_weight, device)
@@ -258,106 +229,13 @@ class HyperLoRAModel:
             lora = merge_loras(lora, self.tokens_to_lora(base_tokens, "base", device), base_weight)
         return lora
 
-    # ---- photos -> identity --------------------------------------------------------------
-    def _ensure_stages(self) -> None:
-        locs = self.locations or ModelLocations.for_checkpoint(self.spec.folder)
-        if self.faces is None:
-            self.faces = FaceAnalyzer(locs.antelopev2, providers=self.providers, det_size=self.det_size)
-        if self.clip is None and (self.spec.uses_clip or self.spec.has_base):
-            store = torch.device("cpu") if self.offload else self.precision.device
-            clip = ClipEncoder(locs.clip_vit, locs.clip_processor, store, self.precision.compute)
-            expected = self.spec.resampler.embedding_dim_2 or self.spec.resampler.embedding_dim
-            if self.spec.uses_clip and clip.hidden_size != expected:
-                raise HyperLoRAError(f"CLIP in {locs.clip_vit} has width {clip.hidden_size}; "
-                                     f"{self.spec.variant} expects {expected} (CLIP ViT-L/14)")
-            self.clip = clip
-
-    def clear_cache(self) -> None:
-        with self._lock:
-            self._cache.clear()
-
-    @with_own_numerics
+    # ---- photos -> identity (the pipeline's job) -------------------------------------------
     def predict(self, images: Sequence[ImageSource | InputImage], remove_background: bool = True,
                 grayscale: bool = False, base: bool | None = None, name: str = "",
                 names: Sequence[str] | None = None) -> Prediction:
-        """Photos of one person -> Prediction (Identity averaged over every image with a face).
+        """Photos of one person -> Prediction (``PhotoPipeline.predict``)."""
+        return self.pipeline.predict(images, remove_background, grayscale, base, name, names)
 
-        Images without a face, or unreadable, are skipped and reported by name; if none is
-        usable, ``NoFaceError`` lists each reason. ``base`` (default: when the checkpoint has a
-        Base-LoRA) also predicts Base tokens. Repeated images come from a content cache.
-        """
-        base = self.spec.has_base if base is None else base
-        if base and not self.spec.has_base:
-            raise HyperLoRAError(f"{self.spec.variant} has no Base-LoRA")
-        with self._lock:
-            timer = _Timer(self.precision.device)
-            t = time.perf_counter()
-            inputs, skipped = [], {}
-            for i, img in enumerate(images):
-                label = names[i] if names and i < len(names) else None
-                try:
-                    inputs.append(img if isinstance(img, InputImage) else load_image(img, label))
-                except ImageError as exc:
-                    skipped[label or f"image {i + 1}"] = str(exc)
-            t = timer.lap("decode", t)
-            self._ensure_stages()
-            options = (remove_background, grayscale, base)
-            results: list[tuple[torch.Tensor | None, FaceResult]] = []
-            hits = 0
-            for img in inputs:
-                key = (img.digest, *options)
-                if key in self._cache:
-                    self._cache.move_to_end(key)
-                    results.append(self._cache[key])
-                    hits += 1
-                    continue
-                try:
-                    face = self.faces.analyze(img, remove_background, grayscale, base)
-                except ImageError as exc:  # this photo only; the others still count
-                    skipped[img.name] = str(exc)
-                    continue
-                if face is None:
-                    skipped[img.name] = "no face found"
-                else:
-                    results.append((None, face))
-            t = timer.lap("faces", t)
-            if not results:
-                detail = "; ".join(f"{k}: {v}" for k, v in skipped.items()) or "no images given"
-                raise NoFaceError(f"No usable face in the images ({detail}). Use clear, front-facing photos.",
-                                  skipped)
-            with self._on_device():
-                new = [face for tokens, face in results if tokens is None]
-                if new:
-                    self._predict_new(new, options, timer)
-                    results = [(self._cache[(f.digest, *options)][0], f) for _, f in results]
-                t = time.perf_counter()
-                id_tokens = pool_tokens(torch.stack([tok[0] for tok, _ in results]))
-                base_tokens = pool_tokens(torch.stack([tok[1] for tok, _ in results])) if base else None
-                timer.lap("pool", t)
-            faces = [face for _, face in results]
-            identity = Identity(
-                tokens=id_tokens, base_tokens=base_tokens, variant=self.spec.variant,
-                model_fingerprint=self.spec.fingerprint, name=name,
-                source_names=tuple(f.name for f in faces), source_digests=tuple(f.digest for f in faces),
-                options={"remove_background": remove_background, "grayscale": grayscale, "base": base},
-                crops=[f.clip_image for f in faces],
-                embedding=torch.from_numpy(np.mean([f.embedding for f in faces], axis=0, dtype=np.float32)),
-            )
-            return Prediction(identity, faces, skipped, timer.times, hits)
-
-    def _predict_new(self, faces: list[FaceResult], options: tuple, timer: _Timer) -> None:
-        """Run CLIP and the hypernetwork on new faces; store per-image tokens in the cache."""
-        base = options[-1]
-        t = time.perf_counter()
-        clip = self.clip([f.clip_image for f in faces]) if self.spec.uses_clip else None
-        base_clip = self.clip([f.base_image for f in faces]) if base else None
-        t = timer.lap("clip", t)
-        ids = torch.from_numpy(np.stack([f.embedding for f in faces]))
-        id_tokens = self.image_tokens(clip, ids, "id")
-        base_tokens = self.image_tokens(base_clip, None, "base") if base else None
-        timer.lap("hypernet", t)
-        for i, face in enumerate(faces):
-            base_i = None if base_tokens is None else base_tokens[i]
-            self._cache[(face.digest, *options)] = ((id_tokens[i], base_i), face)
-            while len(self._cache) > CACHE_SIZE:
-                self._cache.popitem(last=False)
+    def clear_cache(self) -> None:
+        """Forget the pipeline's per-photo results (the next prediction recomputes them)."""
+        self.pipeline.clear_cache()

@@ -14,6 +14,7 @@ import logging
 import re
 from typing import Callable
 
+from .comments import comment
 from .likeness_infotext import remember, start_pass
 from .service import HyperLoRAService, Resolution
 from .tags import INFOTEXT_KEY, TAG, format_infotext, format_tag, parse_tag, with_trigger_words
@@ -21,21 +22,6 @@ from .tags import INFOTEXT_KEY, TAG, format_infotext, format_tag, parse_tag, wit
 log = logging.getLogger(__name__)
 HIRES_INFOTEXT_KEY = "Hires " + INFOTEXT_KEY
 TRIGGER_INFOTEXT_KEY = INFOTEXT_KEY + " trigger words"
-WARNINGS_KEY = INFOTEXT_KEY + " warnings"
-
-
-def _comment(p, text: str) -> None:
-    """Show ``text`` in the generation's comments and record it in the infotext (the API's
-    JSON carries no comments)."""
-    log.warning(text)
-    comment = getattr(p, "comment", None)
-    if callable(comment):
-        comment(text)
-    params = getattr(p, "extra_generation_params", None)
-    if isinstance(params, dict):
-        message = text.removeprefix("HyperLoRA: ")
-        previous = params.get(WARNINGS_KEY)
-        params[WARNINGS_KEY] = message if not previous or message in previous else f"{previous}; {message}"
 
 
 def _has_tags(data) -> bool:
@@ -64,15 +50,15 @@ def resolve_params(service: HyperLoRAService, p, params_list, is_sdxl: bool) -> 
         try:
             requests.append(parse_tag(list(params.positional), dict(params.named), cfg.default_weight))
         except ValueError as exc:
-            _comment(p, f"HyperLoRA: {exc}; tag ignored")
+            comment(p, f"HyperLoRA: {exc}; tag ignored")
     if not requests:
         return Resolution()
     if not is_sdxl:
-        _comment(p, "HyperLoRA: the loaded model is not SDXL; HyperLoRA tags are skipped")
+        comment(p, "HyperLoRA: the loaded model is not SDXL; HyperLoRA tags are skipped")
         return Resolution()
     resolution = service.resolve(requests)
     for warning in resolution.warnings:
-        _comment(p, warning)
+        comment(p, warning)
     remember(p, resolution.applied)
     added = bool(cfg.auto_trigger_words and resolution.weights and add_trigger_words(p))
     params = getattr(p, "extra_generation_params", None)
@@ -97,7 +83,7 @@ def run_activation(p, params_list, activate: Callable[[object, list], None],
                 on_error()
             except Exception:
                 log.exception("HyperLoRA: cleanup after a failed activation failed")
-        _comment(p, f"HyperLoRA: not applied ({type(exc).__name__}: {exc})")
+        comment(p, f"HyperLoRA: not applied ({type(exc).__name__}: {exc})")
 
 
 def script_tag(args: tuple, default_weight: float) -> str | None:

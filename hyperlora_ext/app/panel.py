@@ -20,8 +20,8 @@ from typing import Callable, ContextManager
 from PIL import Image
 
 from ..errors import HyperLoRAError, NoFaceError
-from ..identity import Identity
-from ..photo_check import PhotoCheck
+from ..identities.identity import Identity
+from ..photos.photo_check import PhotoCheck
 from .service import HyperLoRAService, Progress
 from .tags import TAG, format_tag
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 import logging
 from typing import Sequence
 
-from ..identity import Identity
-from ..likeness import format_likeness
+from ..identities.identity import Identity
+from ..photos.likeness import format_likeness
+from .comments import comment
 from .service import HyperLoRAService
 from .tags import Applied
 
@@ -74,10 +75,8 @@ def annotate(service: HyperLoRAService, p, image) -> None:
             return
         text = likeness_text(service, dict(applied), image)
     except Exception as exc:  # a generation must never fail because of the likeness score
-        from .activation import _comment  # activation imports this module
-
         log.exception("HyperLoRA likeness failed")
-        _comment(p, f"HyperLoRA: likeness not measured ({type(exc).__name__}: {exc})")
+        comment(p, f"HyperLoRA: likeness not measured ({type(exc).__name__}: {exc})")
         return
     if text:
         params[LIKENESS_KEY] = text

@@ -13,7 +13,7 @@ from typing import Iterator, Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageError
+from ..errors import ImageError
 
 MAX_PIXELS = 64_000_000  # refuse larger images (decompression bombs); ~8000 x 8000
 MAX_FILE_BYTES = 100 * 1024 * 1024

@@ -1,0 +1,142 @@
+"""``ModelManager``: the one loaded HyperLoRA model (one variant resident at a time), its first-use
+download, and which checkpoint made an identity.
+
+Checkpoint inspections are cached per folder and file version (name, size, mtime of every file
+in it), so finding the model of an identity per generated image reads no weights; a checkpoint
+replaced on disk is inspected again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..download import download_models
+from ..errors import DownloadError, HyperLoRAError, MissingModelsError
+from ..identities.identity import Identity
+from ..model.checkpoint import CheckpointSpec, inspect_checkpoint
+from ..model.engine import HyperLoRAModel
+from ..model.locations import DEFAULT_VARIANT, ModelLocations
+from ..model.precision import resolve_precision
+from .config import Progress, ServiceConfig, no_progress
+
+log = logging.getLogger(__name__)
+
+
+def folder_version(folder: Path) -> tuple:
+    """(name, size, mtime_ns) of every file in ``folder``, sorted: changes when any file does."""
+    try:
+        entries = [e for e in os.scandir(folder) if e.is_file()]
+    except OSError:
+        return ()
+    return tuple(sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in entries))
+
+
+class ModelManager:
+    """Loads, downloads and unloads the model; ``lock`` serialises the work that uses it.
+
+    ``free_memory(bytes)``: optional host hook called before the model goes to a GPU, so the
+    host's memory manager can make room (Forge).
+    """
+
+    def __init__(self, config: Callable[[], ServiceConfig],
+                 free_memory: Callable[[int], None] | None = None) -> None:
+        self._config = config
+        self._free_memory = free_memory
+        self.lock = threading.RLock()
+        self._model: HyperLoRAModel | None = None
+        self._model_key: tuple | None = None
+        self._specs: dict[Path, tuple[tuple, CheckpointSpec]] = {}
+
+    @property
+    def locations(self) -> ModelLocations:
+        return ModelLocations.under(self._config().models_dir)
+
+    def variants(self) -> list[str]:
+        """Checkpoint folders on disk; the default variant (downloadable) when there are none."""
+        return self.locations.variants() or [DEFAULT_VARIANT]
+
+    def inspect(self, variant: str) -> CheckpointSpec:
+        """``inspect_checkpoint`` of ``variant``, cached until a file in its folder changes."""
+        folder = self.locations.variant_dir(variant)
+        version = folder_version(folder)
+        with self.lock:
+            cached = self._specs.get(folder)
+            if cached is not None and cached[0] == version:
+                return cached[1]
+            spec = inspect_checkpoint(folder)
+            self._specs[folder] = (version, spec)
+            return spec
+
+    def model(self, variant: str | None = None, progress: Progress = no_progress) -> HyperLoRAModel:
+        """The loaded model of ``variant`` (default: the first on disk); loads, and downloads
+        missing or damaged files on first use when allowed (``progress`` shows the download per
+        chunk). Raises ``MissingModelsError`` otherwise (``DownloadError`` when the download failed)."""
+        cfg = self._config()
+        locs = ModelLocations.under(cfg.models_dir)
+        variant = variant or self.variants()[0]
+        key = (str(locs.variant_dir(variant)), cfg.device, cfg.dtype, cfg.providers, cfg.det_size)
+        with self.lock:
+            if self._model is not None and self._model_key == key:
+                self._model.set_offload(cfg.offload)
+                return self._model
+            if locs.missing_files(variant) or locs.damaged_files(variant):
+                if not cfg.allow_download:
+                    locs.check(variant)  # raises with the list of files and folders
+                self._download(locs, variant, progress)
+            progress(0.15, f"Loading HyperLoRA ({variant})")
+            self.unload()
+            self._model = HyperLoRAModel(self.inspect(variant), resolve_precision(cfg.device, cfg.dtype),
+                                         offload=cfg.offload, locations=locs,
+                                         providers=list(cfg.providers) if cfg.providers else None,
+                                         det_size=cfg.det_size)
+            self._model_key = key
+            return self._model
+
+    @staticmethod
+    def _download(locs: ModelLocations, variant: str, progress: Progress) -> None:
+        progress(0.0, f"Downloading HyperLoRA model files ({variant}), first use only")
+        try:
+            download_models(locs, variant, progress=True, on_progress=progress)
+        except DownloadError:
+            raise  # says why and lists what is still missing
+        except Exception as exc:
+            raise MissingModelsError(
+                f"First-use download of {variant} failed ({exc}). Download the files by hand:\n"
+                + "\n".join(f"  - {f} (from {r}) -> {d}" for f, d, r in locs.missing_files(variant)),
+                [(f, str(d)) for f, d, _ in locs.missing_files(variant)]) from exc
+        locs.check(variant)  # never load what is still missing or damaged
+
+    def unload(self) -> None:
+        """Drop the loaded model (frees its RAM / VRAM)."""
+        with self.lock:
+            self._model = None
+            self._model_key = None
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+
+    def model_for(self, identity: Identity) -> HyperLoRAModel:
+        """The model whose weights made ``identity`` (by fingerprint, preferring its variant)."""
+        locs = self.locations
+        present = locs.variants()
+        candidates = [v for v in present if v == identity.variant] + [v for v in present if v != identity.variant]
+        for variant in candidates:
+            try:
+                if self.inspect(variant).fingerprint == identity.model_fingerprint:
+                    return self.model(variant)
+            except HyperLoRAError as exc:
+                log.warning("HyperLoRA: skipping %s: %s", variant, exc)
+        raise HyperLoRAError(
+            f"identity {identity.name!r} was made with {identity.variant!r}, which is not in "
+            f"{locs.hyper_lora} (or has different weights now); put that checkpoint back or re-create "
+            "the identity")
+
+    def make_room(self, model: HyperLoRAModel) -> None:
+        """Ask the host to free GPU memory for ``model`` (no-op on the CPU or without a hook)."""
+        if self._free_memory is not None and model.precision.device.type == "cuda":
+            self._free_memory(model.nbytes())

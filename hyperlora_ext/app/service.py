@@ -1,0 +1,126 @@
+"""``HyperLoRAService``: one object the panel, the prompt tag and the HTTP API talk to.
+
+A thin façade over the four parts that do the work, each the one owner of its concept:
+``ModelManager`` (the loaded model, download, which checkpoint made an identity),
+``IdentityLibrary`` (the identity folder and card notes), ``LoRACache`` (expanded weights and LoRA
+files) and ``tag_resolver`` (tags -> weights, with stacking). Host adapters only turn the weights
+it returns into the host's own LoRA objects. Settings are read through ``config()`` on every call.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Sequence
+
+from ..identities.identity import Identity
+from ..identities.store import IdentityStore
+from ..model.engine import HyperLoRAModel
+from ..model.locations import ModelLocations
+from ..model.pipeline import Prediction
+from ..photos.images import ImageSource
+from ..photos.likeness import LikenessScore, likeness
+from ..photos.photo_check import PhotoCheck
+from .config import Progress, ServiceConfig, no_progress
+from .identity_library import IdentityLibrary
+from .lora_cache import LoRACache, LoRAWeights
+from .model_manager import ModelManager
+from .tag_resolver import Resolution, resolve_tags
+from .tags import TagRequest
+
+__all__ = ["HyperLoRAService", "LoRAWeights", "Progress", "Resolution", "ServiceConfig"]
+
+
+class HyperLoRAService:
+    """Thread-safe; GPU work happens under the caller's queue lock (hosts) and ``models.lock``.
+
+    ``free_memory(bytes)``: optional host hook called before the model goes to a GPU.
+    """
+
+    def __init__(self, config: Callable[[], ServiceConfig],
+                 free_memory: Callable[[int], None] | None = None) -> None:
+        self._config = config
+        self.models = ModelManager(config, free_memory)
+        self.identities = IdentityLibrary(config, self.models)
+        self.loras = LoRACache(self.models)
+
+    @property
+    def config(self) -> ServiceConfig:
+        return self._config()
+
+    # ---- model (ModelManager) ------------------------------------------------------------
+    @property
+    def locations(self) -> ModelLocations:
+        return self.models.locations
+
+    def variants(self) -> list[str]:
+        return self.models.variants()
+
+    def model(self, variant: str | None = None, progress: Progress = no_progress) -> HyperLoRAModel:
+        return self.models.model(variant, progress)
+
+    def unload(self) -> None:
+        self.models.unload()
+
+    def model_for(self, identity: Identity) -> HyperLoRAModel:
+        return self.models.model_for(identity)
+
+    # ---- identities (IdentityLibrary) ----------------------------------------------------
+    @property
+    def store(self) -> IdentityStore:
+        return self.identities.store
+
+    def create_identity(self, images: Sequence[ImageSource], name: str, variant: str | None = None,
+                        remove_background: bool = True, grayscale: bool = False,
+                        image_names: Sequence[str] | None = None, overwrite: bool = False,
+                        progress: Progress = no_progress, drop_flagged: bool = False) -> Prediction:
+        """Photos of one person -> stored identity ``name``; ``create_checked`` without the check."""
+        return self.create_checked(images, name, variant, remove_background, grayscale, image_names, overwrite,
+                                   progress, drop_flagged)[0]
+
+    def create_checked(self, images: Sequence[ImageSource], name: str, variant: str | None = None,
+                       remove_background: bool = True, grayscale: bool = False,
+                       image_names: Sequence[str] | None = None, overwrite: bool = False,
+                       progress: Progress = no_progress, drop_flagged: bool = False
+                       ) -> tuple[Prediction, PhotoCheck]:
+        return self.identities.create_checked(images, name, variant, remove_background, grayscale, image_names,
+                                              overwrite, progress, drop_flagged)
+
+    def mix(self, expression: str, name: str, overwrite: bool = False) -> Identity:
+        return self.identities.mix(expression, name, overwrite)
+
+    def identity(self, name: str) -> Identity:
+        return self.identities.get(name)
+
+    def find_by_hash(self, identity_hash: str) -> str | None:
+        return self.identities.find_by_hash(identity_hash)
+
+    def rename(self, old: str, new: str) -> str:
+        return self.identities.rename(old, new)
+
+    def delete(self, name: str) -> str:
+        return self.identities.delete(name)
+
+    def user_metadata_path(self, name: str) -> Path:
+        return self.identities.user_metadata_path(name)
+
+    def likeness(self, image: ImageSource, identities: Sequence[Identity]) -> list[LikenessScore]:
+        """Likeness of ``identities`` (named by ``.name``) in ``image``, with the face analyzer of
+        the model that made the first one (loaded if needed)."""
+        if not identities:
+            return []
+        with self.models.lock:
+            analyzer = self.models.model_for(identities[0]).pipeline.face_analyzer()
+            return likeness(analyzer, image, identities)
+
+    # ---- LoRA weights (LoRACache, tag_resolver) ------------------------------------------
+    def lora(self, identity: Identity, base: float = 0.0) -> LoRAWeights:
+        return self.loras.lora(identity, base)
+
+    def resolve(self, requests: Sequence[TagRequest]) -> Resolution:
+        """Tags of one generation -> weights, warnings and infotext entries (``resolve_tags``)."""
+        return resolve_tags(requests, self.identities, self.loras)
+
+    def save_lora(self, name: str, lora_dir: str | Path, file_name: str | None = None, base: float = 0.0,
+                  overwrite: bool = False) -> Path:
+        """Write identity ``name`` as a LoRA file (``LoRACache.save``); ``KeyError`` if unknown."""
+        return self.loras.save(self.identity(name), lora_dir, file_name, base, overwrite)
