@@ -32,6 +32,16 @@ def layer_names(state_dict: dict[str, torch.Tensor]) -> list[str]:
     return [k[: -len(".lora_down.weight")] for k in state_dict if k.endswith(".lora_down.weight")]
 
 
+def group_by_layer(state_dict: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
+    """kohya dict -> ``{layer: {"lora_down.weight": ..., "lora_up.weight": ..., "alpha": ...}}`` in
+    file order (the per-layer weights a host's LoRA module is built from)."""
+    grouped: dict[str, dict[str, torch.Tensor]] = {}
+    for key, tensor in state_dict.items():
+        layer, _, part = key.partition(".")
+        grouped.setdefault(layer, {})[part] = tensor
+    return grouped
+
+
 def lora_rank(state_dict: dict[str, torch.Tensor]) -> int:
     return next(v.shape[0] for k, v in state_dict.items() if k.endswith(".lora_down.weight"))
 

@@ -14,6 +14,8 @@ from safetensors.torch import save_file
 
 from hyperlora_ext.model.sdxl_names import sdxl_attention_modules, to_compvis
 
+CLIP_DIM = 48  # width of the tiny test CLIP; checkpoints made for it take CLIP features this wide
+
 # A few real SDXL module names with small feature sizes: (diffusers name, hidden, cross)
 SMALL_MODULES = [
     ("down_blocks.1.attentions.0.transformer_blocks.0.attn1", 16, None),

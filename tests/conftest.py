@@ -1,4 +1,8 @@
-"""Shared fixtures: a models folder with tiny real models in the official layouts."""
+"""Shared fixtures: a models folder with tiny real models in the official layouts.
+
+The end-to-end suite (``tests/e2e``, real WebUIs) is not even collected unless ``--e2e`` is given:
+``pytest --e2e tests/e2e -k forge`` (see tests/e2e/README.md).
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,24 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from builders import make_checkpoint, make_clip  # noqa: E402
+from builders import CLIP_DIM, make_checkpoint, make_clip  # noqa: E402
 from face_pack import build_face_pack  # noqa: E402
 
 from hyperlora_ext.model.locations import ModelLocations  # noqa: E402
 
-CLIP_DIM = 48
+E2E = Path(__file__).parent / "e2e"
+
+
+def pytest_addoption(parser) -> None:
+    parser.addoption("--e2e", action="store_true",
+                     help="collect the end-to-end suite (tests/e2e: real WebUIs; see tests/e2e/README.md)")
+
+
+def pytest_ignore_collect(collection_path: Path, config) -> bool | None:
+    """Leave tests/e2e out of every run without --e2e (None: let pytest decide as usual)."""
+    if not config.getoption("--e2e") and (collection_path == E2E or E2E in collection_path.parents):
+        return True
+    return None
 
 
 @pytest.fixture(scope="session")

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from builders import make_checkpoint
-from conftest import CLIP_DIM
+from builders import CLIP_DIM, make_checkpoint
 from face_pack import face_image
 from hub_server import HubServer, release_files
 from safetensors.torch import save as safetensors_bytes

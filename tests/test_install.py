@@ -2,7 +2,8 @@
 
 The WebUI's launcher runs ``install.py`` with its own ``launch`` module importable
 (``is_installed(name)``, ``run_pip(args, desc)``); here a stand-in ``launch`` module records the
-pip calls, so the real install.py runs unchanged in a subprocess.
+pip calls, and a stand-in of the WebUI's ``torch`` says whether it sees a GPU, so the real install.py
+runs unchanged in a subprocess, as on a CPU and on a CUDA machine.
 """
 
 import argparse
@@ -26,8 +27,13 @@ def run_pip(args, desc=None):
 '''
 
 
-def run_install(tmp_path: Path, missing: list[str]) -> list[str]:
+TORCH = "class cuda:\n    @staticmethod\n    def is_available():\n        return {cuda}\n"
+
+
+def run_install(tmp_path: Path, missing: list[str], cuda: bool | None = None) -> list[str]:
+    """Run install.py; ``cuda``: the WebUI's torch reports a GPU (True/False) or cannot be imported (None)."""
     (tmp_path / "launch.py").write_text(LAUNCH)
+    (tmp_path / "torch.py").write_text(TORCH.format(cuda=cuda) if cuda is not None else "raise ImportError('no torch')")
     log = tmp_path / "pip.log"
     env = {"PYTHONPATH": str(tmp_path), "FAKE_MISSING": json.dumps(missing), "FAKE_LOG": str(log),
            "PATH": "/usr/bin:/bin"}
@@ -39,10 +45,12 @@ def test_install_does_nothing_when_everything_is_there(tmp_path):
     assert run_install(tmp_path, []) == []
 
 
-def test_install_adds_only_what_is_missing_and_never_torch(tmp_path):
-    calls = run_install(tmp_path, ["insightface", "onnxruntime", "cv2"])
-    assert calls == ['install "opencv-python-headless>=4.8"', 'install "onnxruntime>=1.16"',
-                     'install "insightface>=0.7.3"']  # CPU torch here: onnxruntime, not -gpu
+@pytest.mark.parametrize("cuda,onnxruntime", [(False, "onnxruntime"), (True, "onnxruntime-gpu"),
+                                              (None, "onnxruntime")])
+def test_install_adds_only_what_is_missing_and_never_torch(tmp_path, cuda, onnxruntime):
+    calls = run_install(tmp_path, ["insightface", "onnxruntime", "cv2"], cuda)
+    assert calls == ['install "opencv-python-headless>=4.8"', f'install "{onnxruntime}>=1.16"',
+                     'install "insightface>=0.7.3"']
     assert not any("torch" in c for c in calls)
 
 

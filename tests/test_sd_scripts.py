@@ -19,8 +19,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from builders import full_sdxl_modules, make_checkpoint
-from conftest import CLIP_DIM
+from builders import CLIP_DIM, full_sdxl_modules, make_checkpoint
 from face_pack import face_image
 from safetensors import safe_open
 

@@ -11,13 +11,21 @@ Works on duck-typed ``p`` (``prompts``, ``hr_prompts``, ``extra_network_data``,
 from __future__ import annotations
 
 import logging
-import re
 from typing import Callable
 
 from .comments import comment
 from .likeness_infotext import remember, start_pass
 from .service import HyperLoRAService, Resolution
-from .tags import INFOTEXT_KEY, TAG, format_infotext, format_tag, parse_tag, with_trigger_words
+from .tags import (
+    INFOTEXT_KEY,
+    TAG,
+    find_tags,
+    format_infotext,
+    format_tag,
+    has_tag_for,
+    parse_tag,
+    with_trigger_words,
+)
 
 log = logging.getLogger(__name__)
 HIRES_INFOTEXT_KEY = "Hires " + INFOTEXT_KEY
@@ -110,10 +118,9 @@ def script_tag(args: tuple, default_weight: float) -> str | None:
 
 def add_tag_to_prompts(p, tag: str) -> None:
     """Append ``tag`` to every prompt (and hires prompt) that has no tag for that identity."""
-    name = tag.split(":")[1]
-    pattern = re.compile(rf"<{TAG}:{re.escape(name)}(?=[:>])", re.IGNORECASE)
+    name = find_tags(tag)[0].name
     for attr in ("all_prompts", "all_hr_prompts"):
         prompts = getattr(p, attr, None)
         if prompts:
-            setattr(p, attr, [x if pattern.search(x) else f"{x} {tag}" for x in prompts])
+            setattr(p, attr, [x if has_tag_for(x, name) else f"{x} {tag}" for x in prompts])
 

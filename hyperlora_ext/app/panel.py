@@ -12,7 +12,6 @@ import contextlib
 import html
 import logging
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, ContextManager
@@ -54,27 +53,6 @@ def upload_path(item) -> tuple[str, str]:
     ``name``/``orig_name``, gradio 4 a path string."""
     path = str(getattr(item, "name", item))
     return path, os.path.basename(str(getattr(item, "orig_name", None) or path))  # 3.41's orig_name is a path
-
-
-_TAG_RE = re.compile(rf"<{TAG}:([^:>]+)(:[^>]*)?>", re.IGNORECASE)
-
-
-def insert_tag(prompt: str, name: str, weight: float, base: float = 0.0) -> str:
-    """``prompt`` with ``<hyperlora:name:weight[:base]>``; replaces an earlier tag of that name."""
-    tag = format_tag(name, weight, base)
-    prompt = prompt or ""
-    replaced = [False]
-
-    def swap(m: re.Match) -> str:
-        if m.group(1).strip().lower() != name.lower():
-            return m.group(0)
-        replaced[0] = True
-        return tag
-
-    out = _TAG_RE.sub(swap, prompt)
-    if replaced[0]:
-        return out
-    return f"{prompt.rstrip()} {tag}".strip() if prompt.strip() else tag
 
 
 def photo_check_text(check: PhotoCheck) -> str:

@@ -1,13 +1,19 @@
-"""The ``<hyperlora:NAME:w[:b]>`` prompt tag, trigger words and the infotext entry.
+"""The ``<hyperlora:NAME:w[:b]>`` prompt tag (the only module that knows its syntax), the trigger
+words and the infotext entry.
 
-Host-independent: the WebUI's extra-networks parser hands us ``positional`` (the ``:``-separated
-items) and ``named`` (``key=value`` items) of each tag.
+The hosts find extra-network tags with ``<(\\w+):([^>]+)>`` and split the body on ``:`` into items:
+``positional`` ones and ``key=value`` (named) ones; they activate ours only for the keyword spelled
+exactly ``hyperlora``. One case rule here, everywhere: the keyword as the hosts read it (exactly),
+identity names case-insensitively (as the identity folder resolves them). ``find_tags``,
+``replace_tags``, ``rename_in_prompt`` and ``put_tag`` edit prompt text and keep every other
+character as it was.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 TAG = "hyperlora"
 TRIGGER_WORDS = ("fcsks", "fxhks", "fhyks")
@@ -61,12 +67,101 @@ def parse_tag(positional: list[str], named: dict[str, str] | None = None,
 
 def format_tag(name: str, weight: float, base: float = 0.0) -> str:
     """The tag text a UI inserts, e.g. ``<hyperlora:alice:0.85>``."""
-    text = f"<{TAG}:{name}:{_fmt(weight)}"
-    return text + (f":{_fmt(base)}>" if base else ">")
+    text = f"<{TAG}:{name}:{format_number(weight)}"
+    return text + (f":{format_number(base)}>" if base else ">")
 
 
-def _fmt(value: float) -> str:
-    return f"{value:.4g}"
+def format_number(value: float) -> str:
+    """A weight as tags and the infotext write it: 4 significant digits (``0.85``, ``-1``)."""
+    return f"{float(value):.4g}"
+
+
+# ---- tags in prompt text ---------------------------------------------------------------------
+EXTRA_NETWORK_PATTERN = re.compile(r"<(\w+):([^>]+)>")  # the hosts' re_extra_net (modules/extra_networks.py)
+
+
+@dataclass(frozen=True)
+class TagText:
+    """One tag as written in a prompt: ``start``/``end`` offsets of ``<...>``, its ``positional`` and
+    ``named`` (``key=value``) items in the order written."""
+
+    start: int
+    end: int
+    positional: tuple[str, ...]
+    named: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.positional[0].strip() if self.positional else ""
+
+    def is_for(self, name: str) -> bool:
+        """Whether this tag names identity ``name`` (case-insensitive, as the identity folder)."""
+        return same_name(self.name, name)
+
+
+def same_name(a: str, b: str) -> bool:
+    return str(a).strip().lower() == str(b).strip().lower()
+
+
+def build_tag(positional: list[str] | tuple[str, ...], named: list[str] | tuple[str, ...] = ()) -> str:
+    """``<hyperlora:`` + positional items, then ``key=value`` items, joined by ``:`` + ``>``."""
+    return f"<{TAG}:" + ":".join([*positional, *named]) + ">"
+
+
+def _tag_text(m: re.Match) -> TagText:
+    items = m.group(2).split(":")
+    return TagText(m.start(), m.end(), tuple(i for i in items if "=" not in i), tuple(i for i in items if "=" in i))
+
+
+def find_tags(prompt: str) -> list[TagText]:
+    """Every ``<hyperlora:...>`` tag in ``prompt``, in order."""
+    return [_tag_text(m) for m in EXTRA_NETWORK_PATTERN.finditer(prompt or "") if m.group(1) == TAG]
+
+
+def replace_tags(prompt: str, change: Callable[[TagText], str | None], first_only: bool = False) -> tuple[str, int]:
+    """``prompt`` with each tag replaced by ``change(tag)`` (None keeps it); returns the new text and
+    how many tags were offered to ``change`` (only the first with ``first_only``)."""
+    seen = 0
+
+    def swap(m: re.Match) -> str:
+        nonlocal seen
+        if m.group(1) != TAG or (first_only and seen):
+            return m.group(0)
+        seen += 1
+        new = change(_tag_text(m))
+        return m.group(0) if new is None else new
+
+    return EXTRA_NETWORK_PATTERN.sub(swap, prompt or ""), seen
+
+
+def has_tag_for(prompt: str, name: str) -> bool:
+    """Whether ``prompt`` has a tag for identity ``name``."""
+    return any(t.is_for(name) for t in find_tags(prompt))
+
+
+def rename_in_prompt(prompt: str, old: str, new: str) -> str:
+    """``prompt`` with the identity name of every tag for ``old`` set to ``new``; nothing else changes
+    (weights, spacing and other tags keep every character)."""
+    def rename(tag: TagText) -> str | None:
+        if not tag.is_for(old):
+            return None
+        body = prompt[tag.start + len(TAG) + 2:tag.end - 1]
+        first, sep, rest = body.partition(":")
+        lead = first[:len(first) - len(first.lstrip())]
+        trail = first[len(first.rstrip()):]
+        return f"<{TAG}:{lead}{new}{trail}{sep}{rest}>"
+
+    return replace_tags(prompt, rename)[0]
+
+
+def put_tag(prompt: str, name: str, weight: float, base: float = 0.0) -> str:
+    """``prompt`` with ``<hyperlora:name:weight[:base]>``: replaces every tag of that identity, else
+    appends it after a space."""
+    tag = format_tag(name, weight, base)
+    out, _ = replace_tags(prompt or "", lambda t: tag if t.is_for(name) else None)
+    if has_tag_for(prompt or "", name):
+        return out
+    return f"{out.rstrip()} {tag}".strip() if out.strip() else tag
 
 
 _TRIGGER_RE = [re.compile(rf"(?<![\w]){w}(?![\w])", re.IGNORECASE) for w in TRIGGER_WORDS]
@@ -95,8 +190,8 @@ class Applied:
     variant: str
 
     def describe(self) -> str:
-        base = f", base {_fmt(self.base)}" if self.base else ""
-        return f"{self.name} ({self.identity_hash}): {_fmt(self.weight)}{base}, {self.variant}"
+        base = f", base {format_number(self.base)}" if self.base else ""
+        return f"{self.name} ({self.identity_hash}): {format_number(self.weight)}{base}, {self.variant}"
 
 
 _APPLIED_RE = re.compile(r"^(?P<name>.+?) \((?P<hash>[0-9a-f]{6,64})\): (?P<w>[-0-9.e]+)"

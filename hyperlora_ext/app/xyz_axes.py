@@ -13,49 +13,20 @@ built-in ControlNet appends its axes at import), so clients look the index up by
 from __future__ import annotations
 
 import logging
-import re
 from typing import Callable
 
-from .tags import TAG, format_tag
+from .tags import TagText, build_tag, find_tags, format_number, format_tag, replace_tags
 
 log = logging.getLogger(__name__)
 IDENTITY_AXIS = "HyperLoRA identity"
 WEIGHT_AXIS = "HyperLoRA weight"
 BASE_AXIS = "HyperLoRA base weight"
 LABELS = (IDENTITY_AXIS, WEIGHT_AXIS, BASE_AXIS)
-_TAG_RE = re.compile(rf"<{TAG}:([^>]*)>", re.IGNORECASE)
-
-
-def _fmt(value: float) -> str:
-    return f"{float(value):.4g}"
-
-
-def _split(body: str) -> tuple[list[str], list[str]]:
-    """Tag body -> (positional items, ``key=value`` items)."""
-    items = body.split(":")
-    return [i for i in items if "=" not in i], [i for i in items if "=" in i]
-
-
-def _rewrite(prompt: str, change: Callable[[list[str], list[str]], tuple[list[str], list[str]]],
-             first_only: bool = False) -> tuple[str, int]:
-    count = 0
-
-    def swap(m: re.Match) -> str:
-        nonlocal count
-        if first_only and count:
-            return m.group(0)
-        count += 1
-        positional, named = change(*_split(m.group(1)))
-        return f"<{TAG}:" + ":".join(positional + named) + ">"
-
-    return _TAG_RE.sub(swap, prompt or ""), count
-
-
 def set_identity(prompt: str, name: str, default_weight: float) -> str:
     """Replace the identity of the first ``<hyperlora:...>`` tag by ``name`` (weights kept),
     or append ``<hyperlora:name:default_weight>`` when the prompt has no tag."""
     name = str(name).strip()
-    out, count = _rewrite(prompt, lambda pos, named: ([name, *pos[1:]], named), first_only=True)
+    out, count = replace_tags(prompt, lambda t: build_tag([name, *t.positional[1:]], t.named), first_only=True)
     if count:
         return out
     tag = format_tag(name, default_weight)
@@ -64,29 +35,31 @@ def set_identity(prompt: str, name: str, default_weight: float) -> str:
 
 def set_weight(prompt: str, weight: float) -> str:
     """Set the LoRA weight of every ``<hyperlora>`` tag to ``weight``."""
-    def change(pos: list[str], named: list[str]) -> tuple[list[str], list[str]]:
-        named = [n for n in named if n.split("=", 1)[0].strip() not in ("w", "weight")]
-        return [pos[0] if pos else "", _fmt(weight), *pos[2:]], named
+    def change(tag: TagText) -> str:
+        named = [n for n in tag.named if n.split("=", 1)[0].strip() not in ("w", "weight")]
+        pos = tag.positional
+        return build_tag([pos[0] if pos else "", format_number(weight), *pos[2:]], named)
 
-    return _rewrite(prompt, change)[0]
+    return replace_tags(prompt, change)[0]
 
 
 def set_base(prompt: str, base: float, default_weight: float) -> str:
     """Set the Base-LoRA weight of every ``<hyperlora>`` tag to ``base`` (a tag without a
     weight gets ``default_weight``, since the base weight is the third value)."""
-    def change(pos: list[str], named: list[str]) -> tuple[list[str], list[str]]:
-        named = [n for n in named if n.split("=", 1)[0].strip() != "base"]
-        weight = pos[1] if len(pos) > 1 else _fmt(default_weight)
-        return [pos[0] if pos else "", weight, _fmt(base)], named
+    def change(tag: TagText) -> str:
+        named = [n for n in tag.named if n.split("=", 1)[0].strip() != "base"]
+        pos = tag.positional
+        weight = pos[1] if len(pos) > 1 else format_number(default_weight)
+        return build_tag([pos[0] if pos else "", weight, format_number(base)], named)
 
-    return _rewrite(prompt, change)[0]
+    return replace_tags(prompt, change)[0]
 
 
 def _prompts(p, edit: Callable[[str], str]) -> None:
     """Apply ``edit`` to the prompt, and to a separate hires prompt that has a tag."""
     p.prompt = edit(p.prompt)
     hr_prompt = getattr(p, "hr_prompt", "")
-    if isinstance(hr_prompt, str) and _TAG_RE.search(hr_prompt):
+    if isinstance(hr_prompt, str) and find_tags(hr_prompt):
         p.hr_prompt = edit(hr_prompt)
 
 

@@ -22,6 +22,7 @@ from modules import shared
 
 from ..app.activation import resolve_params
 from ..app.service import HyperLoRAService, LoRAWeights
+from ..lora import group_by_layer
 from .extra_network import HostAdapter
 
 log = logging.getLogger(__name__)
@@ -71,12 +72,8 @@ class A1111Host(HostAdapter):
             networks.assign_network_names_to_compvis_modules(sd_model)
         mapping = sd_model.network_layer_mapping
         net = network.Network(weights.key, _InMemoryLoRA(weights))
-        grouped: dict[str, dict] = {}
-        for key, tensor in weights.tensors.items():
-            layer, _, part = key.partition(".")
-            grouped.setdefault(layer, {})[part] = tensor
         missing = []
-        for layer, parts in grouped.items():
+        for layer, parts in group_by_layer(weights.tensors).items():
             sd_key = layer.replace("lora_unet_", "diffusion_model_", 1)
             module = mapping.get(sd_key)
             if module is None:

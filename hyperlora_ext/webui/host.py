@@ -12,16 +12,15 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import logging
-import re
 from pathlib import Path
 from typing import Iterator
 
 from modules import script_callbacks, shared
 
+from ..app.infotext_paste import point_tags_at_renamed
 from ..app.panel import HostHooks, Panel
 from ..app.service import HyperLoRAService, ServiceConfig
 from ..app.settings import OPTIONS, SECTION, service_config
-from ..app.tags import INFOTEXT_KEY, TAG, parse_infotext
 
 log = logging.getLogger(__name__)
 
@@ -141,18 +140,7 @@ class Extension:
         app.include_router(make_router(self.service, self.hooks, parse_api_auth(shared.cmd_opts.api_auth)))
 
     def infotext_pasted(self, infotext: str, params: dict) -> None:
-        """A pasted image's identity may have been renamed since: point its tag at the identity
-        with the recorded hash; warn in the console when it is gone."""
-        for applied in parse_infotext(params.get(INFOTEXT_KEY, "")):
-            if applied.name in self.service.store:
-                continue
-            found = self.service.find_by_hash(applied.identity_hash)
-            prompt = params.get("Prompt", "")
-            if found is not None and isinstance(prompt, str):
-                params["Prompt"] = re.sub(rf"<{TAG}:{re.escape(applied.name)}(?=[:>])", f"<{TAG}:{found}", prompt)
-            else:
-                log.warning("HyperLoRA: the pasted image used identity %s (hash %s), which is not stored here",
-                            applied.name, applied.identity_hash)
+        point_tags_at_renamed(params, self.service.identities)
 
     def unload(self) -> None:
         if self.host is not None:

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..app.panel import Panel, insert_tag
+from ..app.panel import Panel
 from ..app.panel_help import HELP, INTRO_CREATE, INTRO_USE
-from ..app.tags import format_tag
+from ..app.tags import format_tag, put_tag
 
 SLIDER_WEIGHT = 2.0  # the weight slider spans -2..2 (concept sliders need negative weights; tags allow more)
 
@@ -139,7 +139,7 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None) -> list:
 
     if prompt_box is not None:
         def on_insert(prompt, selected, w, b):
-            return insert_tag(prompt, selected, w, b) if selected else prompt
+            return put_tag(prompt, selected, w, b) if selected else prompt
 
         insert.click(on_insert, inputs=[prompt_box, identity, weight, base], outputs=[prompt_box])
     else:  # no prompt box found (unknown host layout): show the tag to copy instead

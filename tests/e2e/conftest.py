@@ -5,16 +5,18 @@ Skipped unless a WebUI checkout is given (see webui_server.py for the environmen
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
-from builders import full_sdxl_modules, make_checkpoint, make_clip
-from e2e_helpers import VARIANT
+from builders import CLIP_DIM, full_sdxl_modules, make_checkpoint, make_clip
+from e2e_helpers import TIMINGS, VARIANT
 from face_pack import build_face_pack
 from webui_server import HOSTS, WebUI, require
 
 from hyperlora_ext.model.locations import ModelLocations
 
-CLIP_DIM = 48
+E2E_DIR = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="session")
@@ -47,5 +49,19 @@ def webui(request, tmp_path_factory):
                    settings=settings)
     server.start()
     print(f"\n[e2e] {host} answered after {server.startup_seconds:.0f} s")
+    TIMINGS.setdefault(f"{host} startup", []).append(server.startup_seconds)
     yield server
     server.stop()
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Every test here is marked ``e2e`` (``-m e2e`` / ``-m "not e2e"`` select on it)."""
+    for item in items:
+        if E2E_DIR in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The measured timings of the run, per host and request kind (not assertions on speed)."""
+    for key, values in sorted(TIMINGS.items()):
+        terminalreporter.write_line(f"[e2e] {key}: n={len(values)} mean {sum(values) / len(values):.1f} s")

@@ -38,7 +38,6 @@ OTHER_FACE = face_image(feature=(165, 105, 165), seed=9, pattern=-60, **IID_COLO
 EMBEDDING = {"a1111": "instant_id_face_embedding", "forge": "InsightFace (InstantID)"}
 KEYPOINTS = "instant_id_face_keypoints"
 DOTS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (255, 0, 255)]  # the keypoints' colours
-FIRST: dict[str, dict] = {}  # host -> results of the first process, compared after the restart
 
 
 @pytest.fixture(scope="module", params=list(HOSTS))
@@ -119,41 +118,43 @@ def _check_instantid(webui: WebUI, plain: np.ndarray) -> tuple[list[np.ndarray],
     return iid, kps
 
 
-def test_hyperlora_then_instantid_then_hyperlora(iid_webui):
-    """Identity + tag first; then InstantID runs (both units) and with the tag; then HyperLoRA is unchanged."""
+@pytest.fixture(scope="module")
+def first_process(iid_webui) -> dict:
+    """What the first process gives before any restart: the identity's hash, the plain and tagged
+    images, InstantID alone (both units, checked to have run) with its keypoints map, and both."""
     webui = iid_webui
     first_hash = _create(webui, NAME)
     [plain], _ = _run(webui, PLAIN)
     [tagged], info = _run(webui, PLAIN + TAG)
     assert f"{NAME} (" in info["extra_generation_params"].get("HyperLoRA", ""), info["extra_generation_params"]
-    assert not same(tagged, plain)
-
     iid, kps = _check_instantid(webui, plain)
-    print(f"\n[e2e] {webui.host}: InstantID keypoints map {kps.shape}, "
-          f"pixels per dot colour {_dots(kps)}")
-
     both, info = _run(webui, PLAIN + TAG, _units(webui))
     assert f"{NAME} (" in info["extra_generation_params"].get("HyperLoRA", ""), info["extra_generation_params"]
+    return {"plain": plain, "tagged": tagged, "iid": iid, "kps": kps, "both": both, "hash": first_hash}
+
+
+def test_hyperlora_then_instantid_then_hyperlora(iid_webui, first_process):
+    """Identity + tag first; then InstantID runs (both units) and with the tag; then HyperLoRA is unchanged."""
+    webui, first = iid_webui, first_process
+    plain, tagged, iid, kps, both = (first[k] for k in ("plain", "tagged", "iid", "kps", "both"))
+    assert not same(tagged, plain)
+    print(f"\n[e2e] {webui.host}: InstantID keypoints map {kps.shape}, "
+          f"pixels per dot colour {_dots(kps)}")
     assert same(_keypoints_map(both), kps), "the tag changed InstantID's keypoints map"
     assert not same(both[0], iid[0]), "the tag did not apply beside InstantID"
     assert not same(both[0], tagged), "InstantID did not apply beside the tag"
 
     # HyperLoRA after InstantID: the same photo gives the same identity; the tag the same pixels.
-    assert _create(webui, NAME + "_again") == first_hash, "InstantID's face models changed HyperLoRA's identity"
+    assert _create(webui, NAME + "_again") == first["hash"], "InstantID's face models changed HyperLoRA's identity"
     assert same(_run(webui, PLAIN + TAG)[0][0], tagged), "the tag gives other pixels after InstantID ran"
     iid_again, _ = _run(webui, PLAIN, _units(webui))
     assert same(iid_again[0], iid[0]), "InstantID alone no longer gives the pixels it gave before the tag"
     assert same(_run(webui, PLAIN)[0][0], plain), "the plain image changed"
-    FIRST[webui.host] = {"plain": plain, "tagged": tagged, "iid": iid[0], "kps": kps, "both": both[0],
-                         "hash": first_hash}
 
 
-def test_instantid_first_after_a_restart(iid_webui):
+def test_instantid_first_after_a_restart(iid_webui, first_process):
     """A fresh process whose first face work is InstantID's; then HyperLoRA: same identity, same pixels."""
-    webui = iid_webui
-    first = FIRST.get(webui.host)
-    if first is None:
-        pytest.skip("needs test_hyperlora_then_instantid_then_hyperlora's results")
+    webui, first = iid_webui, {**first_process, "iid": first_process["iid"][0], "both": first_process["both"][0]}
     webui.restart()
     iid, _ = _run(webui, PLAIN, _units(webui))  # the process's first use of antelopev2
     assert same(_keypoints_map(iid), first["kps"])

@@ -197,11 +197,3 @@ def test_adetailer_pass_applies_the_tag(webui, identities):
     assert not same(inherited_plain, inherited_tag), "the tag inherited from the main prompt did not apply"
     after, _ = generate(webui, PLAIN, "img2img", **init, alwayson_scripts=adetailer(f"{TRIGGER}a face"))
     assert same(after, without), "weights did not come back exactly after the ADetailer passes"
-
-
-def test_report_timings(webui, identities):
-    """Prints the measured timings (not an assertion on speed)."""
-    print(f"\n[e2e] {webui.host}: startup {webui.startup_seconds:.0f} s")
-    for key, values in TIMINGS.items():
-        if key.startswith(webui.host):
-            print(f"[e2e] {key}: n={len(values)} mean {sum(values) / len(values):.1f} s")

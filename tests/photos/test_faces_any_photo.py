@@ -19,7 +19,7 @@ from hyperlora_ext import HyperLoRAError, ImageError, load_image
 from hyperlora_ext.photos.crops import CROP_SIDE
 from hyperlora_ext.photos.faces import FaceAnalyzer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the checkout
 MODES = ["1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV",
          "I", "I;16", "I;16B", "F"]
 MAX_TEST_PIXELS = 1_500_000  # keeps the property test at a few seconds; the 48 MP case is below

@@ -1,14 +1,59 @@
-"""CLI failures: one ``error:`` line (traceback only with --debug), quiet third-party libraries,
-short variant names."""
+"""The command line (``python -m hyperlora_ext``): help, predict, missing models, and failures as
+one ``error:`` line (traceback only with --debug), quiet third-party libraries, short variant names."""
 
 import logging
+import os
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import pytest
 from face_pack import face_image
-from test_cli_models import run_cli
+from safetensors import safe_open
 
 from hyperlora_ext.cli import main, quiet_libraries
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args, cwd=None):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "hyperlora_ext", *args], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=300)
+
+
+def test_cli_help():
+    out = run_cli("--help")
+    assert out.returncode == 0 and "predict" in out.stdout and "download" in out.stdout
+    out = run_cli("predict", "--help")
+    assert "--variant" in out.stdout and "--models-dir" in out.stdout and "--device" in out.stdout
+
+
+def test_cli_predict(locations, tmp_path):
+    face = tmp_path / "alice.png"
+    face_image().save(face)
+    wall = tmp_path / "wall.png"
+    face_image(faces=[]).save(wall)
+    out_file = tmp_path / "alice.safetensors"
+    out = run_cli("predict", str(face), str(wall), "-o", str(out_file), "--variant", "tiny_id",
+                  "--models-dir", str(locations.root), "--device", "cpu", "--dtype", "fp32",
+                  "--save-identity", str(tmp_path / "alice.hyperlora.safetensors"))
+    assert out.returncode == 0, out.stderr
+    assert "skipped wall.png: no face found" in out.stderr and "wrote" in out.stdout
+    with safe_open(str(out_file), framework="pt") as f:
+        assert f.metadata()["hyperlora.variant"] == "tiny_id" and len(list(f.keys())) == 48
+    assert (tmp_path / "alice.preview.png").is_file() and (tmp_path / "alice.hyperlora.safetensors").is_file()
+    again = run_cli("predict", str(face), "-o", str(out_file), "--variant", "tiny_id",
+                    "--models-dir", str(locations.root), "--device", "cpu")
+    assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_cli_reports_missing_models(tmp_path):
+    out = run_cli("predict", "x.png", "-o", str(tmp_path / "o.safetensors"), "--models-dir", str(tmp_path))
+    assert out.returncode == 2
+    assert "model files are missing" in out.stderr and "resampler.safetensors" in out.stderr
+    assert "scrfd_10g_bnkps.onnx" in out.stderr and str(tmp_path / "insightface") in out.stderr
 
 
 @pytest.fixture

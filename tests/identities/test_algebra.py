@@ -22,7 +22,7 @@ from hyperlora_ext.identities.algebra import (
 )
 from hyperlora_ext.identities.identity import pool_tokens
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 OLD_FILE = DATA / "identity_v1_before_embedding.safetensors"  # written by the code before embeddings
 OLD_HASH = "b7b32fc79c4f"
 

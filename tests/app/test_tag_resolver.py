@@ -114,3 +114,15 @@ def test_any_tag_list_resolves_to_summed_weights(service, tags):
     assert len(notes) == sum(len(ws) > 1 for ws in want.values())
     assert sum("no identity named 'ghost'" in x for x in out.warnings) == sum(n == "ghost" for n, _, _ in tags)
     assert len({w.key for _, w in out.weights}) == len(out.weights)  # hosts key their objects by it
+
+
+def test_resolve_turns_problems_into_warnings(models_dir, tmp_path):
+    cfg = ServiceConfig(models_dir=models_dir, identities_dir=tmp_path, device="cpu", dtype="fp32",
+                        allow_download=False)
+    plain = HyperLoRAService(lambda: cfg)
+    plain.create_identity([face_image(seed=1)], "alice", "tiny_id")  # a checkpoint without Base-LoRA
+    res = plain.resolve([TagRequest("nobody", 1.0), TagRequest("alice", 0.5, 0.4), TagRequest("alice", 0.9)])
+    assert "no identity named 'nobody'" in res.warnings[0] and "known: alice" in res.warnings[0]
+    assert "has no Base-LoRA" in res.warnings[1]
+    assert "tagged 2 times; applied once at the sum of the weights, 0.5 + 0.9 = 1.4" in res.warnings[2]
+    assert [(r.weight, w.base) for r, w in res.weights] == [(1.4, 0.0)]

@@ -22,6 +22,7 @@ def b64(img: Image.Image) -> str:
 
 ALICE = [b64(face_image(feature=(170, 110, 90), seed=s)) for s in (1, 2)]
 NO_FACE = b64(Image.new("RGB", (200, 200), (20, 40, 160)))
+THREE_OF_ALICE = [face_image(pattern=80, seed=s) for s in (1, 2)] + [face_image(pattern=-80, seed=4)]  # 3rd: bob
 
 
 @pytest.fixture
@@ -30,12 +31,10 @@ def saved():
 
 
 @pytest.fixture
-def client(models_dir, tmp_path, saved):
-    cfg = ServiceConfig(models_dir=models_dir, identities_dir=tmp_path / "ids", device="cpu", dtype="fp32",
-                        allow_download=False)
+def client(service, tmp_path, saved):
     hooks = HostHooks(lora_dir=lambda: tmp_path / "Lora", lora_saved=saved.append)
     app = FastAPI()
-    app.include_router(make_router(HyperLoRAService(lambda: cfg), hooks))
+    app.include_router(make_router(service, hooks))
     return TestClient(app)
 
 
@@ -120,3 +119,27 @@ def test_unexpected_errors_are_json_500_and_logged(models_dir, tmp_path, caplog)
     assert detail.startswith("HyperLoRA: saving the LoRA failed: NotADirectoryError") and "not-a-folder" in detail
     assert caplog.records and caplog.records[-1].exc_info is not None  # traceback in the server log
     assert client.post(f"{PREFIX}/identities/ghost/lora", json={}).status_code == 404  # HTTP errors unchanged
+
+
+def test_api_photo_check_and_mix(client, service):
+    body = {"name": "alice", "images": [b64(i) for i in THREE_OF_ALICE], "variant": "tiny_id"}
+    r = client.post(f"{PREFIX}/identities", json=body)
+    assert r.status_code == 200, r.text
+    check = r.json()["photo_check"]
+    assert check["threshold"] == 0.3 and [p["name"] for p in check["photos"]] == ["images[0]", "images[1]", "images[2]"]
+    assert [p["flagged"] for p in check["photos"]] == [False, False, True] and len(r.json()["crops"]) == 3
+    r = client.post(f"{PREFIX}/identities", json={**body, "overwrite": True, "drop_flagged": True})
+    assert r.status_code == 200 and len(r.json()["crops"]) == 2 and "images[2]" in r.json()["skipped"]
+    bob = {**body, "name": "bob", "images": body["images"][2:]}
+    assert client.post(f"{PREFIX}/identities", json=bob).status_code == 200
+    r = client.post(f"{PREFIX}/identities/mix", json={"name": "ab", "expression": "0.6*alice + 0.4*bob"})
+    assert r.status_code == 200, r.text
+    mixed = r.json()
+    assert mixed["tag"] == "<hyperlora:ab:0.85>" and [p["factor"] for p in mixed["parents"]] == [0.6, 0.4]
+    assert service.identity("ab").options["algebra"] == "mix"
+    r = client.post(f"{PREFIX}/identities/mix", json={"name": "slide", "expression": "alice - bob"})
+    assert r.status_code == 200 and service.identity("slide").is_slider
+    assert client.post(f"{PREFIX}/identities/mix", json={"name": "ab", "expression": "alice + bob"}).status_code == 409
+    r = client.post(f"{PREFIX}/identities/mix", json={"name": "x", "expression": "alice + ghost"})
+    assert r.status_code == 400 and "ghost" in r.text
+    assert client.post(f"{PREFIX}/identities/mix", json={"name": "x", "expression": "alice"}).status_code == 400

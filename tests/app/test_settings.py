@@ -1,0 +1,24 @@
+"""The extension's settings become a ``ServiceConfig``."""
+
+from hyperlora_ext.app.settings import OPTIONS, service_config
+
+
+def test_settings_to_config(tmp_path, monkeypatch):
+    class Opts:
+        hyperlora_models_dir = ""
+        hyperlora_offload = "Keep on GPU"
+        hyperlora_providers = " CPUExecutionProvider , "
+        hyperlora_det_size = 512
+
+    class CmdOpts:
+        hyperlora_models_dir = str(tmp_path / "cli")
+
+    monkeypatch.delenv("HYPERLORA_MODELS_DIR", raising=False)
+    cfg = service_config(Opts(), CmdOpts(), tmp_path / "webui_models", "cpu")
+    assert cfg.models_dir == tmp_path / "cli" and cfg.offload == "resident" and cfg.det_size == 512
+    assert cfg.providers == ("CPUExecutionProvider",) and cfg.default_weight == 0.85 and cfg.auto_trigger_words
+    assert cfg.identity_folder == tmp_path / "cli" / "hyper_lora" / "identities"
+    Opts.hyperlora_models_dir = str(tmp_path / "setting")
+    assert service_config(Opts(), CmdOpts(), tmp_path).models_dir == tmp_path / "setting"
+    assert service_config(None, None, tmp_path / "m").models_dir == tmp_path / "m"
+    assert len({o.key for o in OPTIONS}) == len(OPTIONS) and all(o.key.startswith("hyperlora_") for o in OPTIONS)
