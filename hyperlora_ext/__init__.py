@@ -25,9 +25,10 @@ from .model.locations import DEFAULT_VARIANT, VARIANTS, ModelLocations
 from .model.pipeline import Prediction
 from .model.precision import resolve_precision
 from .photos.images import load_image
+from .version import __version__
 
-__version__ = "0.1.0"
 __all__ = [
+    "__version__",
     "CheckpointError", "CheckpointSpec", "DEFAULT_VARIANT", "DownloadError", "HyperLoRAError", "HyperLoRAModel",
     "Identity",
     "ImageError", "MissingModelsError", "ModelLocations", "NoFaceError", "Prediction", "VARIANTS",

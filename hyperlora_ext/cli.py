@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterator, TextIO
 
 from .errors import HyperLoRAError
+from .version import __version__
 
 SHORT_VARIANTS = {"fidelity": "sdxl_hyper_id_lora_v1_fidelity", "edit": "sdxl_hyper_id_lora_v1_edit"}
 NOISY_LOGGERS = ("transformers", "insightface", "onnxruntime", "huggingface_hub", "accelerate", "torch")
@@ -26,6 +27,7 @@ QUIET_ENV = {"TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"}
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m hyperlora_ext",
                                 description="HyperLoRA: face photos -> SDXL identity LoRA, no training.")
+    p.add_argument("--version", action="version", version=f"sd-webui-hyperlora {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--models-dir", type=Path, default=None,

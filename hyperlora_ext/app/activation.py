@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
+from ..version import __version__
 from .comments import comment
 from .likeness_infotext import remember, start_pass
 from .service import HyperLoRAService, Resolution
@@ -30,6 +31,7 @@ from .tags import (
 log = logging.getLogger(__name__)
 HIRES_INFOTEXT_KEY = "Hires " + INFOTEXT_KEY
 TRIGGER_INFOTEXT_KEY = INFOTEXT_KEY + " trigger words"
+VERSION_INFOTEXT_KEY = INFOTEXT_KEY + " version"  # on every image that applied an identity
 
 
 def _has_tags(data) -> bool:
@@ -73,6 +75,7 @@ def resolve_params(service: HyperLoRAService, p, params_list, is_sdxl: bool) -> 
     if resolution.applied and params is not None:
         params[HIRES_INFOTEXT_KEY if getattr(p, "is_hr_pass", False) else INFOTEXT_KEY] = \
             format_infotext(resolution.applied)
+        params[VERSION_INFOTEXT_KEY] = __version__
         if added:
             params[TRIGGER_INFOTEXT_KEY] = "auto"
     return resolution

@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import HyperLoRAError, MissingModelsError, NoFaceError
 from ..identities.identity import Identity
+from ..version import __version__
 from .panel import HostHooks
 from .service import HyperLoRAService
 from .tags import format_tag
@@ -34,10 +35,10 @@ from .tags import format_tag
 PREFIX = "/hyperlora/v1"
 MAX_IMAGES = 16
 log = logging.getLogger(__name__)
-ACTIONS = {"models": "listing the models", "list_identities": "listing the identities",
-           "create": "creating the identity", "get": "reading the identity", "crops": "reading the face crops",
-           "delete": "deleting the identity", "rename": "renaming the identity", "save_lora": "saving the LoRA",
-           "mix": "mixing the identities"}
+ACTIONS = {"version": "reading the version", "models": "listing the models",
+           "list_identities": "listing the identities", "create": "creating the identity",
+           "get": "reading the identity", "crops": "reading the face crops", "delete": "deleting the identity",
+           "rename": "renaming the identity", "save_lora": "saving the LoRA", "mix": "mixing the identities"}
 
 
 class _Strict(BaseModel):
@@ -161,6 +162,10 @@ def make_router(service: HyperLoRAService, hooks: HostHooks, credentials: dict[s
             raise HTTPException(404, f"no identity named {name!r}") from None
         except HyperLoRAError as exc:
             raise HTTPException(500, str(exc)) from None
+
+    @router.get("/version")
+    def version() -> dict:
+        return {"version": __version__}
 
     @router.get("/models")
     def models() -> dict:

@@ -6,6 +6,7 @@ import pytest
 from face_pack import face_image
 from host_shapes import Params, Processing
 
+import hyperlora_ext
 from hyperlora_ext.app.activation import (
     HIRES_INFOTEXT_KEY,
     add_tag_to_prompts,
@@ -33,6 +34,7 @@ def test_activation_adds_trigger_words_and_infotext(service, alice):
     assert p.hr_prompts == ["hires alice"]  # the hires prompt has no tag of ours
     assert p.extra_generation_params["HyperLoRA"] == f"alice ({alice.hash}): 0.7, tiny_id"
     assert p.extra_generation_params["HyperLoRA trigger words"] == "auto"
+    assert p.extra_generation_params["HyperLoRA version"] == hyperlora_ext.__version__
     p.is_hr_pass, p.hr_extra_network_data = True, {"hyperlora": params}
     resolve_params(service, p, params, is_sdxl=True)
     assert p.hr_prompts == ["fcsks fxhks fhyks, hires alice"] and HIRES_INFOTEXT_KEY in p.extra_generation_params
@@ -55,6 +57,7 @@ def test_activation_warnings_and_non_sdxl(service, alice):
     res = resolve_params(service, p, [Params("alice")], is_sdxl=False)
     assert not res.weights and "not SDXL" in next(iter(p.comments))
     assert resolve_params(service, Processing(prompts=["x"]), [], True).weights == []
+    assert "HyperLoRA version" not in p.extra_generation_params  # nothing applied: no version either
 
 
 def test_trigger_words_setting_off(models_dir, tmp_path, alice, service):

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
 
+import hyperlora_ext
 from hyperlora_ext.app.api import PREFIX, make_router, parse_api_auth
 from hyperlora_ext.app.panel import HostHooks
 from hyperlora_ext.app.service import HyperLoRAService, ServiceConfig
@@ -143,3 +144,8 @@ def test_api_photo_check_and_mix(client, service):
     r = client.post(f"{PREFIX}/identities/mix", json={"name": "x", "expression": "alice + ghost"})
     assert r.status_code == 400 and "ghost" in r.text
     assert client.post(f"{PREFIX}/identities/mix", json={"name": "x", "expression": "alice"}).status_code == 400
+
+
+def test_version(client):
+    r = client.get(f"{PREFIX}/version")
+    assert r.status_code == 200 and r.json() == {"version": hyperlora_ext.__version__}

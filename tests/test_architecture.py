@@ -1,0 +1,134 @@
+"""The package's import rules (each package's ``__init__`` states them) and no import cycles.
+
+Every ``import`` statement counts, also those inside functions (lazy imports); only imports under
+``if TYPE_CHECKING:`` are left out, since they never run (annotations only).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "hyperlora_ext"
+HOSTS = {"modules", "modules_forge", "backend", "networks", "network", "ldm_patched", "gradio", "launch",
+         "extra_networks_lora", "lora", "network_lora", "scripts"}
+# Layers, lowest first: a module may import its own layer and the layers before it.
+LAYERS = [
+    ("foundation", {"errors", "files", "integrity", "lora", "version"}),
+    ("identities", {"identities"}),
+    ("photos", {"photos"}),
+    ("model", {"model"}),
+    ("download", {"download"}),
+    ("entry points", {"cli", "__init__", "__main__"}),
+    ("app", {"app"}),
+    ("webui", {"webui"}),
+]
+
+
+def layer_of(module: str) -> int:
+    """``hyperlora_ext.model.engine`` -> the index of its layer in ``LAYERS``."""
+    parts = module.split(".")
+    first = parts[1] if len(parts) > 1 else "__init__"
+    return next(i for i, (_, names) in enumerate(LAYERS) if first in names)
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(PACKAGE.parent).with_suffix("")
+    parts = list(rel.parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _type_checking_lines(tree: ast.AST) -> set[int]:
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            for child in node.body:
+                lines.update(range(child.lineno, child.end_lineno + 1))
+    return lines
+
+
+def imports_in(text: str, module: str, is_package: bool = False) -> list[tuple[str, int]]:
+    """(imported module, line) of every import in ``text`` (the source of ``module``) that runs,
+    resolved to absolute names; ``from pkg import mod`` gives ``pkg.mod`` when that is a module."""
+    tree = ast.parse(text)
+    skip = _type_checking_lines(tree)
+    package = module.split(".") if is_package else module.split(".")[:-1]
+    out = []
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.Import, ast.ImportFrom)) or node.lineno in skip:
+            continue
+        if isinstance(node, ast.Import):
+            out += [(alias.name, node.lineno) for alias in node.names]
+            continue
+        base = ".".join(package[:len(package) - node.level + 1]) if node.level else ""
+        target = ".".join(p for p in (base, node.module or "") if p)
+        for alias in node.names:
+            candidate = f"{target}.{alias.name}"
+            out.append((candidate if candidate in MODULES else target, node.lineno))
+    return out
+
+
+def imports(path: Path) -> list[tuple[str, int]]:
+    return imports_in(path.read_text(encoding="utf-8"), module_name(path), path.name == "__init__.py")
+
+
+FILES = sorted(PACKAGE.rglob("*.py"))
+MODULES = {module_name(p) for p in FILES}
+
+
+def graph() -> dict[str, set[str]]:
+    return {module_name(p): {m for m, _ in imports(p) if m in MODULES} for p in FILES}
+
+
+def test_every_package_says_what_lives_there_and_what_it_may_import():
+    for init in PACKAGE.glob("*/__init__.py"):
+        doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))) or ""
+        assert "May import" in doc, f"{init} must say what lives there and what it may import"
+
+
+def test_only_the_host_adapter_imports_a_host():
+    wrong = [f"{module_name(p)}:{line} imports {name}" for p in FILES for name, line in imports(p)
+             if name.split(".")[0] in HOSTS and layer_of(module_name(p)) != len(LAYERS) - 1]
+    assert not wrong, "only hyperlora_ext.webui may import the WebUI or gradio:\n" + "\n".join(wrong)
+
+
+def test_layers_import_only_downwards():
+    wrong = []
+    for p in FILES:
+        me = module_name(p)
+        for name, line in imports(p):
+            if name in MODULES and layer_of(name) > layer_of(me):
+                wrong.append(f"{me}:{line} ({LAYERS[layer_of(me)][0]}) imports {name} ({LAYERS[layer_of(name)][0]})")
+    assert not wrong, "an import goes up the layers:\n" + "\n".join(wrong)
+
+
+def test_no_import_cycles():
+    edges = graph()
+    state: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == 1:
+                cycles.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(edges):
+        if node not in state:
+            visit(node)
+    assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
+
+
+def test_the_rules_see_lazy_and_relative_imports():
+    """A checker that read only the top of a file, or missed relative imports, would pass wrongly."""
+    text = "from . import tags\nfrom ..model import engine\ndef f():\n    from modules import shared\n"
+    assert [n for n, _ in imports_in(text, "hyperlora_ext.app.panel")] == [
+        "hyperlora_ext.app.tags", "hyperlora_ext.model.engine", "modules"]
+    hidden = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .engine import X\n"
+    assert [n for n, _ in imports_in(hidden, "hyperlora_ext.model.pipeline")] == ["typing"]
