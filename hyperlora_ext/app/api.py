@@ -186,10 +186,12 @@ def make_router(service: HyperLoRAService, hooks: HostHooks, credentials: dict[s
         if len(req.images) > MAX_IMAGES:
             raise HTTPException(400, f"too many images ({len(req.images)}); at most {MAX_IMAGES}")
         images = [decode_image(d, i) for i, d in enumerate(req.images)]
-        with http_errors(), hooks.gpu_lock():
+        waited: dict[str, float] = {}
+        with http_errors(), hooks.gpu_lock_timed(waited):
             pred, check = service.create_checked(images, req.name, req.variant, req.remove_background,
                                                  req.grayscale, [f"images[{i}]" for i in range(len(images))],
                                                  overwrite=req.overwrite, drop_flagged=req.drop_flagged)
+        pred.timings = {**waited, **pred.timings}
         out = identity_json(pred.identity, service.config.default_weight)
         out.update(skipped=pred.skipped, timings=pred.timings, crops=[png_base64(c) for c in pred.identity.crops],
                    photo_check=check.to_dict())

@@ -57,17 +57,20 @@ class IdentityLibrary:
         """Photos of one person -> stored identity ``name`` (sanitised) and the photo-set check
         (``drop_flagged``: photos that look like someone else are left out). Raises ``ValueError``
         for a bad name, ``FileExistsError`` for a taken one (unless ``overwrite``),
-        ``NoFaceError`` when no photo has a usable face, ``MissingModelsError``."""
+        ``NoFaceError`` when no photo has a usable face, ``MissingModelsError``. The prediction's
+        timings include a first use's "download" and "model load"."""
         name = self.free_name(name, overwrite)
         if not images:
             raise ValueError("no images given: upload one or more photos of the face")
         with self._models.lock:
-            model = self._models.model(variant, progress)
+            loading: dict[str, float] = {}
+            model = self._models.model(variant, progress, loading)
             progress(0.4, f"Finding faces in {len(images)} image(s)")
             self._models.make_room(model)
             prediction, check = predict_checked(model, list(images), list(image_names) if image_names else None,
                                                 drop_flagged, remove_background=remove_background,
                                                 grayscale=grayscale, name=name)
+            prediction.timings = {**loading, **prediction.timings}
             progress(0.9, "Saving identity")
             self.store.save(prediction.identity, name, overwrite=overwrite)
             return prediction, check

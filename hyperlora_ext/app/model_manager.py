@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -35,6 +36,12 @@ def folder_version(folder: Path) -> tuple:
     except OSError:
         return ()
     return tuple(sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in entries))
+
+
+def _record(timings: dict[str, float] | None, stage: str, start: float) -> dict[str, float] | None:
+    if timings is not None:
+        timings[stage] = time.perf_counter() - start
+    return timings
 
 
 class ModelManager:
@@ -73,10 +80,12 @@ class ModelManager:
             self._specs[folder] = (version, spec)
             return spec
 
-    def model(self, variant: str | None = None, progress: Progress = no_progress) -> HyperLoRAModel:
+    def model(self, variant: str | None = None, progress: Progress = no_progress,
+              timings: dict[str, float] | None = None) -> HyperLoRAModel:
         """The loaded model of ``variant`` (default: the first on disk); loads, and downloads
         missing or damaged files on first use when allowed (``progress`` shows the download per
-        chunk). Raises ``MissingModelsError`` otherwise (``DownloadError`` when the download failed)."""
+        chunk). Raises ``MissingModelsError`` otherwise (``DownloadError`` when the download failed).
+        ``timings`` receives "download" and "model load" (seconds) when they happen."""
         cfg = self._config()
         locs = ModelLocations.under(cfg.models_dir)
         variant = variant or self.variants()[0]
@@ -88,14 +97,18 @@ class ModelManager:
             if locs.missing_files(variant) or locs.damaged_files(variant):
                 if not cfg.allow_download:
                     locs.check(variant)  # raises with the list of files and folders
+                t = time.perf_counter()
                 self._download(locs, variant, progress)
+                timings = _record(timings, "download", t)
             progress(0.15, f"Loading HyperLoRA ({variant})")
             self.unload()
+            t = time.perf_counter()
             self._model = HyperLoRAModel(self.inspect(variant), resolve_precision(cfg.device, cfg.dtype),
                                          offload=cfg.offload, locations=locs,
                                          providers=list(cfg.providers) if cfg.providers else None,
                                          det_size=cfg.det_size)
             self._model_key = key
+            _record(timings, "model load", t)
             return self._model
 
     @staticmethod

@@ -12,9 +12,10 @@ import contextlib
 import html
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, ContextManager
+from typing import Callable, ContextManager, Iterator
 
 from PIL import Image
 
@@ -25,6 +26,7 @@ from .service import HyperLoRAService, Progress
 from .tags import TAG, format_tag
 
 log = logging.getLogger(__name__)
+WAIT_KEY = "wait for the WebUI"  # a timings entry: seconds spent waiting for the host's lock
 
 
 @dataclass
@@ -35,6 +37,15 @@ class HostHooks:
     lora_dir: Callable[[], Path]
     lora_saved: Callable[[Path], None]
     gpu_lock: Callable[[], ContextManager] = contextlib.nullcontext
+
+    @contextlib.contextmanager
+    def gpu_lock_timed(self, timings: dict[str, float]) -> Iterator[None]:
+        """``gpu_lock``, recording in ``timings["wait for the WebUI"]`` the seconds spent waiting for it
+        (a generation, or on A1111 the SD model still loading after start-up)."""
+        start = time.perf_counter()
+        with self.gpu_lock():
+            timings[WAIT_KEY] = time.perf_counter() - start
+            yield
 
 
 def message(text: str, ok: bool = True) -> str:
@@ -106,12 +117,14 @@ class Panel:
         if not (name or "").strip():
             return [], message("Give the identity a name (it becomes the tag <hyperlora:NAME>).", ok=False), None
         paths = [upload_path(f) for f in files]
+        waited: dict[str, float] = {}
         try:
-            with self.hooks.gpu_lock():
+            with self.hooks.gpu_lock_timed(waited):
                 pred, check = self.service.create_checked(
                     [p for p, _ in paths], name, variant or None, remove_background, grayscale,
                     image_names=[n for _, n in paths], overwrite=overwrite, progress=progress,
                     drop_flagged=drop_flagged)
+            pred.timings = {**waited, **pred.timings}
         except NoFaceError as exc:
             return [], message(str(exc), ok=False), None
         except (HyperLoRAError, ValueError, FileExistsError, OSError) as exc:

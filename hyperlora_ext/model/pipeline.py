@@ -1,9 +1,10 @@
 """The photo pipeline: photos of one person -> ``Identity``, for one loaded model.
 
-Stages, each timed (``Prediction.timings``, seconds): decode (``photos.images``), faces
-(``photos.faces``: detection, landmarks, crops, ArcFace), clip (``encoders``), hypernet (the
-model's resampler), pool. Per-photo tokens are kept in a small content cache keyed by the pixel
-digest and the options, so a photo seen before costs no face analysis, CLIP or hypernetwork pass.
+Stages, each timed (``Prediction.timings``, seconds): decode (``photos.images``), face models
+(loading the insightface pack, first use only), clip load (first use only), faces (``photos.faces``:
+detection, landmarks, crops, ArcFace), clip (``encoders``), hypernet (the model's resampler),
+pool. Per-photo tokens are kept in a small content cache keyed by the pixel digest and the
+options, so a photo seen before costs no face analysis, CLIP or hypernetwork pass.
 
 ``PhotoPipeline`` owns the face analyzer and CLIP (both created on first use; CLIP follows the
 model's device placement through ``HyperLoRAModel.attach``). The likeness tools use the same face
@@ -124,8 +125,12 @@ class PhotoPipeline:
                 except ImageError as exc:
                     skipped[label or f"image {i + 1}"] = str(exc)
             t = timer.lap("decode", t)
+            if self._faces is None:
+                self.face_analyzer()
+                t = timer.lap("face models", t)
+            if self.clip is None and self._clip() is not None:
+                t = timer.lap("clip load", t)
             faces_stage = self.face_analyzer()
-            self._clip()
             options = (remove_background, grayscale, base)
             results: list[tuple[tuple | None, FaceResult]] = []
             hits = 0

@@ -149,3 +149,10 @@ def test_api_photo_check_and_mix(client, service):
 def test_version(client):
     r = client.get(f"{PREFIX}/version")
     assert r.status_code == 200 and r.json() == {"version": hyperlora_ext.__version__}
+
+
+def test_create_reports_where_the_time_went(client):
+    r = client.post(f"{PREFIX}/identities", json={"name": "alice", "images": ALICE, "variant": "tiny_id"})
+    assert r.status_code == 200, r.text
+    timings = r.json()["timings"]
+    assert {"wait for the WebUI", "model load", "face models", "clip load", "faces"} <= set(timings)

@@ -102,3 +102,11 @@ def test_create_checked_drops_the_stranger(service):
     assert check.flagged == ("who",) and "left out" in pred.skipped["who"] and len(pred.faces) == 2
     kept = service.identity("alice")
     assert kept.hash == pred.identity.hash and len(kept.source_names) == 2
+
+
+def test_the_first_create_times_the_loading(service):
+    first = service.create_identity(ALICE, "alice", "tiny_id").timings
+    assert {"model load", "face models", "clip load", "faces", "clip", "hypernet"} <= set(first)
+    again = service.create_identity([BOB], "bob", "tiny_id").timings
+    assert not {"model load", "face models", "clip load"} & set(again)  # loaded once
+    assert all(v >= 0 for v in (*first.values(), *again.values()))
