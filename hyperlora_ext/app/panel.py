@@ -118,6 +118,7 @@ class Panel:
             return [], message("Give the identity a name (it becomes the tag <hyperlora:NAME>).", ok=False), None
         paths = [upload_path(f) for f in files]
         waited: dict[str, float] = {}
+        progress(0.0, "Waiting for the WebUI (a generation running, or the SD model still loading after start-up)")
         try:
             with self.hooks.gpu_lock_timed(waited):
                 pred, check = self.service.create_checked(

@@ -157,13 +157,15 @@ class WebUI:
 
     def __init__(self, host: str, data_dir: Path, models_dir: Path, settings: dict | None = None, *,
                  controlnet: bool = False, instantid: bool = False, install_self: bool = True,
-                 restartable: bool = False, env: dict[str, str | None] | None = None) -> None:
+                 restartable: bool = False, env: dict[str, str | None] | None = None,
+                 args: list[str] | None = None) -> None:
         """``controlnet``: install the host's ControlNet (A1111: $HYPERLORA_E2E_CONTROLNET) with the random SDXL
         ControlNet model; ``install_self=False``: start without this extension (to install it through the UI);
         ``instantid``: also (implies ``controlnet``) the random InstantID IP-Adapter and the random ControlNet under
         InstantID names, and the host's antelopev2 folder linked to the one in ``models_dir`` (a single copy,
         read by both); ``restartable``: run as under webui.sh (``SD_WEBUI_RESTART``), see ``wait_for_ui_restart``;
-        ``env``: the process's environment on top of the suite's (offline, see ``start``); ``None`` removes one."""
+        ``env``: the process's environment on top of the suite's (offline, see ``start``); ``None`` removes one;
+        ``args``: more command-line arguments for the WebUI."""
         root = checkout(host)
         if root is None:
             raise RuntimeError(f"{HOSTS[host]} is not set")
@@ -176,6 +178,7 @@ class WebUI:
         self.controlnet, self.install_self, self.restartable = controlnet or instantid, install_self, restartable
         self.instantid = instantid
         self.env_overrides = env or {}
+        self.extra_args = list(args or [])
         self._log_offset = 0
         self.process: subprocess.Popen | None = None
         self._lock_file = None
@@ -234,7 +237,7 @@ class WebUI:
                 args.append("--ad-no-huggingface")
         if write_config:
             (self.data_dir / "config.json").write_text(json.dumps(config, indent=1))
-        return [interpreter(self.host, self.root), "launch.py", *common, *args]
+        return [interpreter(self.host, self.root), "launch.py", *common, *args, *self.extra_args]
 
     def start(self, timeout: float = 900, write_config: bool = True) -> WebUI:
         command = self._prepare(write_config)
