@@ -42,7 +42,7 @@ OPTIONS = [
     Option("hyperlora_likeness_infotext", True,
            "Record each image's likeness to the applied identities in its infotext (HyperLoRA likeness)",
            "checkbox", info="one face detection + recognition pass per final image, after ADetailer "
-                            "(cost: README, Performance)"),
+                            "(cost: docs/performance.md)"),
     Option("hyperlora_offload", "Auto (offload on GPUs under 16 GB)", "Hypernetwork on the GPU", "radio",
            {"choices": list(OFFLOAD_CHOICES)}, info="keeping it saves ~1 s per identity; offloading frees ~3 GB"),
     Option("hyperlora_det_size", 640, "Face detector input size (pixels)", "slider",
