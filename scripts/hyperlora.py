@@ -15,6 +15,7 @@ if _ROOT not in sys.path:  # A1111 does not put extension roots on sys.path (For
 
 from modules import scripts  # noqa: E402
 
+from hyperlora_ext.app import inner_passes  # noqa: E402
 from hyperlora_ext.app.activation import add_tag_to_prompts, script_tag  # noqa: E402
 from hyperlora_ext.app.likeness_infotext import annotate  # noqa: E402
 from hyperlora_ext.webui.host import Extension  # noqa: E402
@@ -43,6 +44,7 @@ class HyperLoRAScript(scripts.Script):
         return build_accordion(extension.panel, tab, self.prompt_boxes.get(f"{tab}_prompt"))
 
     def process(self, p, *args):
+        inner_passes.begin(p)  # passes other extensions run inside this generation are "inner" (ADetailer)
         try:
             tag = script_tag(args, extension.service.config.default_weight)
         except (ValueError, TypeError) as exc:
@@ -55,3 +57,6 @@ class HyperLoRAScript(scripts.Script):
         """Each final image (after ADetailer's postprocess_image and the inpaint overlay, right
         before its infotext is built): record its likeness to the applied identities."""
         annotate(extension.service, p, pp.image)
+
+    def postprocess(self, p, processed, *args):
+        inner_passes.end(p)

@@ -14,6 +14,7 @@ import logging
 from typing import Callable
 
 from ..version import __version__
+from . import inner_passes
 from .comments import comment
 from .likeness_infotext import remember, start_pass
 from .service import HyperLoRAService, Resolution
@@ -31,7 +32,7 @@ from .tags import (
 log = logging.getLogger(__name__)
 HIRES_INFOTEXT_KEY = "Hires " + INFOTEXT_KEY
 TRIGGER_INFOTEXT_KEY = INFOTEXT_KEY + " trigger words"
-VERSION_INFOTEXT_KEY = INFOTEXT_KEY + " version"  # on every image that applied an identity
+VERSION_INFOTEXT_KEY = inner_passes.VERSION_KEY  # on every image that applied an identity
 
 
 def _has_tags(data) -> bool:
@@ -70,6 +71,7 @@ def resolve_params(service: HyperLoRAService, p, params_list, is_sdxl: bool) -> 
     for warning in resolution.warnings:
         comment(p, warning)
     remember(p, resolution.applied)
+    inner_passes.record(p, resolution.applied)
     added = bool(cfg.auto_trigger_words and resolution.weights and add_trigger_words(p))
     params = getattr(p, "extra_generation_params", None)
     if resolution.applied and params is not None:

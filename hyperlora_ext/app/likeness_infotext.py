@@ -16,6 +16,7 @@ from typing import Sequence
 
 from ..identities.identity import Identity
 from ..photos.likeness import format_likeness
+from . import inner_passes
 from .comments import comment
 from .service import HyperLoRAService
 from .tags import Applied
@@ -64,16 +65,22 @@ def likeness_text(service: HyperLoRAService, applied: dict[str, str], image) -> 
 
 
 def annotate(service: HyperLoRAService, p, image) -> None:
-    """Set (or clear) ``HyperLoRA likeness`` in ``p.extra_generation_params`` for ``image``."""
+    """Set (or clear) ``HyperLoRA likeness`` in ``p.extra_generation_params`` for the final ``image``,
+    with the identities of the generation and of the inner passes that made this image (whose
+    ``HyperLoRA inner passes`` entry is set here too)."""
     params = getattr(p, "extra_generation_params", None)
     if not isinstance(params, dict):
         return
     params.pop(LIKENESS_KEY, None)
-    applied = getattr(p, _APPLIED_ATTR, None)
+    inner = inner_passes.take(p)
+    inner_passes.write_infotext(params, inner)
+    applied = dict(getattr(p, _APPLIED_ATTR, None) or {})
+    for a in inner:
+        applied.setdefault(a.name, a.identity_hash)
     try:
         if not applied or not service.config.likeness_infotext:
             return
-        text = likeness_text(service, dict(applied), image)
+        text = likeness_text(service, applied, image)
     except Exception as exc:  # a generation must never fail because of the likeness score
         log.exception("HyperLoRA likeness failed")
         comment(p, f"HyperLoRA: likeness not measured ({type(exc).__name__}: {exc})")
