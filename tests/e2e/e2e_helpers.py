@@ -8,6 +8,8 @@ import json
 import time
 
 import numpy as np
+import pytest
+from face_pack import BACKGROUND
 from PIL import Image
 
 VARIANT = "e2e_sdxl"
@@ -58,3 +60,15 @@ def xyz_cells(webui, x_type: int, x_values: str, prompt: str) -> list[np.ndarray
     r = webui.post("/sdapi/v1/txt2img", {**BASE, "prompt": prompt, "script_name": "x/y/z plot", "script_args": args})
     assert r.status_code == 200, r.text[:2000]
     return [image for image in map(decode, r.json()["images"]) if image.shape == (BASE["height"], BASE["width"], 3)]
+
+
+def astronaut_head() -> Image.Image:
+    """A real face both detectors find once: skimage's astronaut, head only, on the synthetic pack's
+    blue background (ADetailer's mediapipe finds the real face; the synthetic SCRFD finds one
+    skin blob there and nothing on the background)."""
+    skimage_data = pytest.importorskip("skimage.data")
+    head = Image.fromarray(skimage_data.astronaut()).crop((160, 30, 290, 200))
+    head = head.resize((int(head.width * 1.3), int(head.height * 1.3)))
+    image = Image.new("RGB", (256, 256), BACKGROUND)
+    image.paste(head, ((256 - head.width) // 2, (256 - head.height) // 2))
+    return image

@@ -16,8 +16,8 @@ import re
 
 import numpy as np
 import pytest
-from e2e_helpers import PLAIN, VARIANT, encode, generate, same, xyz_cells
-from face_pack import BACKGROUND, face_image
+from e2e_helpers import PLAIN, VARIANT, astronaut_head, encode, generate, same, xyz_cells
+from face_pack import face_image
 from PIL import Image
 
 from hyperlora_ext import cli
@@ -116,18 +116,6 @@ def test_mix_and_slider_apply_by_tag(webui, people):
     assert f"lk_slider ({slider['hash']}): 1, {VARIANT}" in slider_info["infotexts"][0]
     assert f"{LIKENESS}: lk_mix " in mix_info["infotexts"][0]  # a mix has a reference embedding: scored
     assert LIKENESS not in slider_info["infotexts"][0]  # a slider has no reference embedding: no score
-
-
-def astronaut_head() -> Image.Image:
-    """A real face both detectors find once: skimage's astronaut, head only, on the synthetic pack's
-    blue background (ADetailer's mediapipe finds the real face; the synthetic SCRFD finds one
-    skin blob there and nothing on the background)."""
-    skimage_data = pytest.importorskip("skimage.data")
-    head = Image.fromarray(skimage_data.astronaut()).crop((160, 30, 290, 200))
-    head = head.resize((int(head.width * 1.3), int(head.height * 1.3)))
-    image = Image.new("RGB", (256, 256), BACKGROUND)
-    image.paste(head, ((256 - head.width) // 2, (256 - head.height) // 2))
-    return image
 
 
 def cli_likeness(webui, image: Image.Image, name: str, tmp_path) -> str:

@@ -10,6 +10,8 @@ Environment (all optional except the checkout):
   HYPERLORA_E2E_SDXL      SDXL checkpoint; default: built from the A1111 checkout's sd_xl_base.yaml
                           into $HYPERLORA_E2E_CACHE (default ~/.cache/hyperlora-e2e)
   HYPERLORA_E2E_ADETAILER an ADetailer checkout to install beside us
+  HYPERLORA_E2E_REGIONAL_PROMPTER a Regional Prompter checkout (hako-mikan/sd-webui-regional-prompter) to install
+                          beside us (the two-people tests)
   HYPERLORA_E2E_CONTROLNET a sd-webui-controlnet checkout, installed beside us (A1111) by the WebUIs that ask
                           for ControlNet (Forge has its own built in)
   HYPERLORA_E2E_CONTROLNET_MODEL  the random SDXL ControlNet file; built there when missing (default:
@@ -193,6 +195,9 @@ class WebUI:
         adetailer = os.environ.get("HYPERLORA_E2E_ADETAILER")
         if adetailer:
             _link(ext / "adetailer", Path(adetailer))
+        regional = os.environ.get("HYPERLORA_E2E_REGIONAL_PROMPTER")
+        if regional:
+            _link(ext / "sd-webui-regional-prompter", Path(regional))
         if self.controlnet:
             if self.host == "a1111":
                 _link(ext / "sd-webui-controlnet", Path(os.environ["HYPERLORA_E2E_CONTROLNET"]))
