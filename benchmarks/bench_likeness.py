@@ -3,7 +3,9 @@
     python benchmarks/bench_likeness.py [--dir DIR] [--size 1024] [--repeat 7] [--antelopev2 DIR]
 
 Times ``likeness.likeness`` (face detection + ArcFace on every face + cosine) on one generated-size
-image holding one face, for one and for four identities. By default the face models are the tests'
+image holding one face, for one and for four identities; then the same score through the WebUI path
+(``app.likeness_infotext.annotate``, what the script runs after each final image: identity lookup in
+the folder, the model that made them, the score, the infotext), which should cost within 10 % of it. By default the face models are the tests'
 synthetic antelopev2 pack (so the figure is the pipeline's overhead, not the real networks' cost);
 ``--antelopev2`` points at a real pack for the real figure. ONNX Runtime's providers: CPU unless
 ``--providers`` names others (e.g. CUDAExecutionProvider).
@@ -22,11 +24,59 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from builders import CLIP_DIM, make_checkpoint, make_clip  # noqa: E402
 from face_pack import build_face_pack, face_image  # noqa: E402
+from host_shapes import Processing  # noqa: E402
+
+from hyperlora_ext.app.likeness_infotext import LIKENESS_KEY, annotate  # noqa: E402
+from hyperlora_ext.app.service import HyperLoRAService, ServiceConfig  # noqa: E402
 
 from hyperlora_ext.identities.identity import Identity  # noqa: E402
 from hyperlora_ext.photos.faces import FaceAnalyzer  # noqa: E402
+from hyperlora_ext.model.locations import ModelLocations  # noqa: E402
 from hyperlora_ext.photos.likeness import format_likeness, likeness  # noqa: E402
+
+
+def median_ms(run, repeat: int) -> tuple[float, float]:
+    run()  # warm-up
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1000, min(times) * 1000
+
+
+def webui_path(args, pack: Path, image) -> None:
+    """The same score through the WebUI's per-image annotation, against the core call it makes."""
+    locs = ModelLocations.under(args.dir / "models")
+    if not (locs.hyper_lora / "bench").exists():
+        make_clip(locs.clip_vit, locs.clip_processor, hidden=CLIP_DIM)
+        make_checkpoint(locs.hyper_lora / "bench", clip_dim=CLIP_DIM, seed=1)
+    if not locs.antelopev2.exists():
+        locs.antelopev2.parent.mkdir(parents=True, exist_ok=True)
+        locs.antelopev2.symlink_to(pack.resolve(), target_is_directory=True)
+    cfg = ServiceConfig(models_dir=locs.root, identities_dir=args.dir / "identities", device="cpu", dtype="fp32",
+                        allow_download=False, providers=tuple(args.providers.split(",")))
+    service = HyperLoRAService(lambda: cfg)
+    names = [f"person{i}" for i in range(4)]
+    for i, name in enumerate(names):
+        service.create_identity([face_image(pattern=20 * i - 30, seed=10 + i)], name, "bench", overwrite=True)
+    for n in (1, 4):
+        applied = {name: service.identity(name).hash for name in names[:n]}
+        identities = [service.identity(name) for name in names[:n]]
+        analyzer = service.model_for(identities[0]).pipeline.face_analyzer()
+        core, core_min = median_ms(lambda: likeness(analyzer, image, identities), args.repeat)
+
+        def annotate_once() -> None:
+            p = Processing(prompts=["x"])
+            p.hyperlora_applied = dict(applied)
+            annotate(service, p, image)
+            assert LIKENESS_KEY in p.extra_generation_params
+
+        webui, webui_min = median_ms(annotate_once, args.repeat)
+        print(f"WebUI path, {n} identit{'y' if n == 1 else 'ies'}: annotate {webui:.1f} ms (min {webui_min:.1f}) "
+              f"vs core likeness {core:.1f} ms (min {core_min:.1f}): {100 * (webui / core - 1):+.1f} %")
 
 
 def main() -> None:
@@ -66,6 +116,7 @@ def main() -> None:
             times.append(time.perf_counter() - t)
         print(f"likeness, {n} identit{'y' if n == 1 else 'ies'}: {statistics.median(times) * 1000:.1f} ms per image "
               f"(median of {args.repeat}; min {min(times) * 1000:.1f}) -> {format_likeness(scores)}")
+    webui_path(args, pack, image)
 
 
 if __name__ == "__main__":
