@@ -2,10 +2,11 @@
 
     python benchmarks/bench_likeness.py [--dir DIR] [--size 1024] [--repeat 7] [--antelopev2 DIR]
 
-Times ``likeness.likeness`` (face detection + ArcFace on every face + cosine) on one generated-size
-image holding one face, for one and for four identities. By default the face models are the tests'
-synthetic antelopev2 pack (so the figure is the pipeline's overhead, not the real networks' cost);
-``--antelopev2`` points at a real pack for the real figure. ONNX Runtime's providers: CPU unless
+Times ``likeness.likeness`` (face detection + ArcFace on every face + cosine + assignment) on one
+generated-size image holding one face, for one and for four identities (one face: three of the four
+get ``no face``). By default the face models are the tests' synthetic antelopev2 pack (so the figure
+is the pipeline's overhead, not the real networks' cost); ``--antelopev2`` points at a real pack for
+the real figure. ONNX Runtime's providers: CPU unless
 ``--providers`` names others (e.g. CUDAExecutionProvider).
 """
 
