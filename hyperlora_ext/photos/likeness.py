@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from .faces import FaceAnalyzer
 
 NO_FACE = "no face"
+NO_REFERENCE = "no reference embedding (a slider, or an identity made before likeness scores): not scored"
 SAME_FACE_OVERLAP = 0.5  # intersection / smaller box area from which two detections are one face
 
 Box = tuple[float, float, float, float]
@@ -137,6 +138,13 @@ def likeness(analyzer: FaceAnalyzer, image: ImageSource | InputImage,
     references = [(name, ref.double().numpy()) for name, identity in _named(identities)
                   if (ref := identity.unit_embedding()) is not None]
     return match_faces(group_faces(boxes, embeddings), references)
+
+
+def likeness_json(scores: Sequence[LikenessScore], skipped: Mapping[str, str] | None = None) -> dict:
+    """What the CLI's ``likeness --json`` prints and ``POST /hyperlora/v1/likeness`` returns:
+    ``{"text": <format_likeness>, "scores": [{"name", "score", "face", "box"}, ...], "skipped": {name: why}}``
+    (``score``, ``face`` and ``box`` null for an identity without a face; ``box`` [x1, y1, x2, y2] in pixels)."""
+    return {"text": format_likeness(scores), "scores": [s.to_dict() for s in scores], "skipped": dict(skipped or {})}
 
 
 def format_likeness(scores: Sequence[LikenessScore]) -> str:
