@@ -2,12 +2,14 @@
 
     python benchmarks/bench_likeness.py [--dir DIR] [--size 1024] [--repeat 7] [--antelopev2 DIR]
 
-Times ``likeness.likeness`` (face detection + ArcFace on every face + cosine) on one generated-size
-image holding one face, for one and for four identities; then the same score through the WebUI path
-(``app.likeness_infotext.annotate``, what the script runs after each final image: identity lookup in
-the folder, the model that made them, the score, the infotext), which should cost within 10 % of it. By default the face models are the tests'
-synthetic antelopev2 pack (so the figure is the pipeline's overhead, not the real networks' cost);
-``--antelopev2`` points at a real pack for the real figure. ONNX Runtime's providers: CPU unless
+Times ``likeness.likeness`` (face detection + ArcFace on every face + cosine + assignment) on one
+generated-size image holding one face, for one and for four identities (one face: three of the four
+get ``no face``); then the same score through the WebUI path (``app.likeness_infotext.annotate``,
+what the script runs after each final image: identity lookup in the folder, the model that made
+them, the score, the infotext), which should cost within 10 % of it. By default the face models are
+the tests' synthetic antelopev2 pack (so the figure is the pipeline's overhead, not the real
+networks' cost); ``--antelopev2`` points at a real pack for the real figure. ONNX Runtime's
+providers: CPU unless
 ``--providers`` names others (e.g. CUDAExecutionProvider).
 """
 
@@ -30,21 +32,10 @@ from host_shapes import Processing  # noqa: E402
 
 from hyperlora_ext.app.likeness_infotext import LIKENESS_KEY, annotate  # noqa: E402
 from hyperlora_ext.app.service import HyperLoRAService, ServiceConfig  # noqa: E402
-
 from hyperlora_ext.identities.identity import Identity  # noqa: E402
-from hyperlora_ext.photos.faces import FaceAnalyzer  # noqa: E402
 from hyperlora_ext.model.locations import ModelLocations  # noqa: E402
+from hyperlora_ext.photos.faces import FaceAnalyzer  # noqa: E402
 from hyperlora_ext.photos.likeness import format_likeness, likeness  # noqa: E402
-
-
-def median_ms(run, repeat: int) -> tuple[float, float]:
-    run()  # warm-up
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1000, min(times) * 1000
 
 
 def webui_path(args, pack: Path, image) -> None:
@@ -63,20 +54,34 @@ def webui_path(args, pack: Path, image) -> None:
     for i, name in enumerate(names):
         service.create_identity([face_image(pattern=20 * i - 30, seed=10 + i)], name, "bench", overwrite=True)
     for n in (1, 4):
-        applied = {name: service.identity(name).hash for name in names[:n]}
-        identities = [service.identity(name) for name in names[:n]]
-        analyzer = service.model_for(identities[0]).pipeline.face_analyzer()
-        core, core_min = median_ms(lambda: likeness(analyzer, image, identities), args.repeat)
+        compare_paths(service, names[:n], image, args.repeat)
 
-        def annotate_once() -> None:
-            p = Processing(prompts=["x"])
-            p.hyperlora_applied = dict(applied)
-            annotate(service, p, image)
-            assert LIKENESS_KEY in p.extra_generation_params
 
-        webui, webui_min = median_ms(annotate_once, args.repeat)
-        print(f"WebUI path, {n} identit{'y' if n == 1 else 'ies'}: annotate {webui:.1f} ms (min {webui_min:.1f}) "
-              f"vs core likeness {core:.1f} ms (min {core_min:.1f}): {100 * (webui / core - 1):+.1f} %")
+def compare_paths(service: HyperLoRAService, names: list[str], image, repeat: int) -> None:
+    """Median time of the core ``likeness`` call and of ``annotate`` (the WebUI path), interleaved."""
+    applied = {name: service.identity(name).hash for name in names}
+    identities = [service.identity(name) for name in names]
+    analyzer = service.model_for(identities[0]).pipeline.face_analyzer()
+
+    def core() -> None:
+        likeness(analyzer, image, identities)
+
+    def webui() -> None:
+        p = Processing(prompts=["x"])
+        p.hyperlora_applied = dict(applied)
+        annotate(service, p, image)
+        assert LIKENESS_KEY in p.extra_generation_params
+
+    times: dict = {core: [], webui: []}
+    core(), webui()  # warm-up
+    for _ in range(repeat):
+        for run in (core, webui):
+            t = time.perf_counter()
+            run()
+            times[run].append(time.perf_counter() - t)
+    c, w = (statistics.median(times[f]) * 1000 for f in (core, webui))
+    print(f"WebUI path, {len(names)} identit{'y' if len(names) == 1 else 'ies'}: annotate {w:.1f} ms vs core "
+          f"likeness {c:.1f} ms (medians of {repeat}, interleaved): {100 * (w / c - 1):+.1f} %")
 
 
 def main() -> None:

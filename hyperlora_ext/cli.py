@@ -1,5 +1,10 @@
 """Command line: ``python -m hyperlora_ext predict FACE.jpg [...] -o NAME.safetensors``.
 
+``likeness IMAGE --identity a.safetensors --identity b.safetensors`` prints the infotext's form,
+``a 0.71 (face 1), b 0.66 (face 2)`` (each identity on its own face, faces numbered left to right;
+``no face`` for one left without); ``--json`` prints ``photos.likeness.likeness_json`` instead:
+per identity its name, score, face number and face box [x1, y1, x2, y2] in pixels (null without a face).
+
 Failures print ``error: ...`` (no traceback unless ``--debug``); third-party log noise is
 hidden unless ``--verbose``.
 """
@@ -9,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import logging
 import os
 import sys
@@ -64,7 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     mx.add_argument("--overwrite", action="store_true", help="replace existing output files")
     lk = sub.add_parser("likeness", parents=[common], help="ArcFace similarity of the faces in an image")
     lk.add_argument("image", type=Path, help="a generated image")
-    lk.add_argument("--identity", type=Path, action="append", required=True, help="identity file (repeatable)")
+    lk.add_argument("--identity", type=Path, action="append", required=True,
+                    help="identity file (repeatable); each identity is scored on its own face")
+    lk.add_argument("--json", action="store_true",
+                    help="print JSON: per identity its name, score, face number and face box (pixels)")
     return p
 
 
@@ -74,15 +83,14 @@ def _tool(args, locs, out: TextIO) -> int:
 
     if args.command == "likeness":
         from .photos.faces import FaceAnalyzer
-        from .photos.likeness import format_likeness, likeness
+        from .photos.likeness import NO_REFERENCE, format_likeness, likeness, likeness_json
 
         named = {p.stem.removesuffix(".hyperlora"): Identity.load(p) for p in args.identity}
         scores = likeness(FaceAnalyzer(locs.antelopev2), str(args.image), named)
-        left_out = [n for n in named if n not in {s.name for s in scores}]
-        for name in left_out:
-            print(f"{name}: no reference embedding (identity made before likeness scores); re-create it",
-                  file=sys.stderr)
-        print(format_likeness(scores), file=out)
+        skipped = {n: NO_REFERENCE for n, identity in named.items() if identity.unit_embedding() is None}
+        for name, reason in skipped.items():
+            print(f"{name}: {reason}", file=sys.stderr)
+        print(json.dumps(likeness_json(scores, skipped)) if args.json else format_likeness(scores), file=out)
         return 0
     from .identities.algebra import combine, parse_mix
 

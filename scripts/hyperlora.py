@@ -21,10 +21,14 @@ from hyperlora_ext.app.likeness_infotext import annotate  # noqa: E402
 from hyperlora_ext.webui.host import Extension  # noqa: E402
 
 extension = Extension()
+# ADetailer's first-tab prompt box (its aaaaaa/ui.py: elem_id("ad_prompt", n=0) = script_{tab}_adetailer_ad_prompt)
+ADETAILER_PROMPTS = {"script_txt2img_adetailer_ad_prompt": "txt2img", "script_img2img_adetailer_ad_prompt": "img2img"}
 
 
 class HyperLoRAScript(scripts.Script):
     prompt_boxes: dict = {}
+    adetailer_box = None  # this tab's ADetailer prompt, when created before the accordion (the usual order)
+    wire_adetailer = None  # from build_accordion: wires "Insert for ADetailer" to a box created after it
 
     def title(self):
         return "HyperLoRA"
@@ -36,12 +40,20 @@ class HyperLoRAScript(scripts.Script):
         elem_id = kwargs.get("elem_id")
         if elem_id in ("txt2img_prompt", "img2img_prompt"):
             HyperLoRAScript.prompt_boxes[elem_id] = component
+        elif elem_id in ADETAILER_PROMPTS:  # another extension's box: kept per Script instance (one per tab)
+            if self.wire_adetailer is not None:
+                self.wire_adetailer(component)
+                self.wire_adetailer = None
+            else:
+                self.adetailer_box = component
 
     def ui(self, is_img2img):
         from hyperlora_ext.webui.ui import build_accordion
 
         tab = "img2img" if is_img2img else "txt2img"
-        return build_accordion(extension.panel, tab, self.prompt_boxes.get(f"{tab}_prompt"))
+        controls, self.wire_adetailer = build_accordion(extension.panel, tab, self.prompt_boxes.get(f"{tab}_prompt"),
+                                                        self.adetailer_box)
+        return controls
 
     def process(self, p, *args):
         inner_passes.begin(p)  # passes other extensions run inside this generation are "inner" (ADetailer)

@@ -1,6 +1,8 @@
-"""The command line (``python -m hyperlora_ext``): help, predict, missing models, and failures as
-one ``error:`` line (traceback only with --debug), quiet third-party libraries, short variant names."""
+"""The command line (``python -m hyperlora_ext``): help, predict, likeness (text and --json), missing models,
+and failures as one ``error:`` line (traceback only with --debug), quiet third-party libraries, short variant
+names."""
 
+import json
 import logging
 import os
 import subprocess
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from face_pack import face_image
+from people import ALICE_PATTERNED, BOB_PATTERNED, group_photo
 from safetensors import safe_open
 
 from hyperlora_ext.cli import main, quiet_libraries
@@ -28,6 +31,8 @@ def test_cli_help():
     assert out.returncode == 0 and "predict" in out.stdout and "download" in out.stdout
     out = run_cli("predict", "--help")
     assert "--variant" in out.stdout and "--models-dir" in out.stdout and "--device" in out.stdout
+    out = run_cli("likeness", "--help")
+    assert "--identity" in out.stdout and "--json" in out.stdout
 
 
 def test_cli_predict(locations, tmp_path):
@@ -47,6 +52,52 @@ def test_cli_predict(locations, tmp_path):
     again = run_cli("predict", str(face), "-o", str(out_file), "--variant", "tiny_id",
                     "--models-dir", str(locations.root), "--device", "cpu")
     assert again.returncode == 2 and "already exists" in again.stderr
+
+
+@pytest.fixture
+def identity_files(model, tmp_path):
+    """alice.hyperlora.safetensors, bob.safetensors and a file from before reference embeddings."""
+    model.clear_cache()
+    alice = model.predict(ALICE_PATTERNED[:2], name="alice").identity.save(tmp_path / "alice.hyperlora.safetensors")
+    bob = model.predict(BOB_PATTERNED, name="bob").identity.save(tmp_path / "bob.safetensors")
+    return alice, bob, Path(__file__).parent / "data" / "identity_v1_before_embedding.safetensors"
+
+
+def likeness_args(image, *identities, locations):
+    return ["likeness", str(image), *(a for i in identities for a in ("--identity", str(i))),
+            "--models-dir", str(locations.root)]
+
+
+def test_cli_likeness_one_face_two_identities(identity_files, locations, tmp_path, capsys):
+    alice, bob, _ = identity_files
+    image = tmp_path / "gen.png"
+    ALICE_PATTERNED[0].save(image)
+    assert main(likeness_args(image, alice, bob, locations=locations)) == 0
+    out = capsys.readouterr().out.strip()
+    assert out.startswith("alice 0.9") and out.endswith(" (face 1), bob no face"), out  # one face: hers
+
+
+def test_cli_likeness_two_faces_text_and_json(identity_files, locations, tmp_path, capsys):
+    alice, bob, old = identity_files
+    image = tmp_path / "two.png"
+    group_photo((800, 400), [(200, 200, 160, -80), (600, 200, 160, 80)]).save(image)  # Bob left, Alice right
+    assert main(likeness_args(image, alice, bob, old, locations=locations)) == 0
+    captured = capsys.readouterr()
+    text = captured.out.strip()
+    assert "identity_v1_before_embedding: no reference embedding" in captured.err  # left out, said so
+    assert main([*likeness_args(image, alice, bob, old, locations=locations), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["text"] == text and list(report["skipped"]) == ["identity_v1_before_embedding"]
+    alice_json, bob_json = report["scores"]
+    assert (alice_json["name"], alice_json["face"], bob_json["name"], bob_json["face"]) == ("alice", 2, "bob", 1)
+    assert text == f"alice {alice_json['score']:.2f} (face 2), bob {bob_json['score']:.2f} (face 1)"
+    assert alice_json["score"] > 0.9 and len(alice_json["box"]) == 4
+    x1, y1, x2, y2 = alice_json["box"]
+    assert 400 < x1 < x2 < 800 and 0 < y1 < y2 < 400 and bob_json["box"][2] < 400  # pixels of the 800x400 image
+    face_image(faces=[]).save(image)
+    assert main([*likeness_args(image, alice, locations=locations), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["scores"] == [{"name": "alice", "score": None, "face": None,
+                                                             "box": None}]
 
 
 def test_cli_reports_missing_models(tmp_path):

@@ -215,7 +215,8 @@ def test_service_first_create_downloads_with_progress(tmp_path, hub, monkeypatch
     texts = [d for _, d in seen]
     first_load = next(i for i, d in enumerate(texts) if d.startswith("Loading HyperLoRA"))
     downloads = [d for d in texts[:first_load] if d.startswith("Downloading ")]
-    assert texts[0].startswith("Downloading HyperLoRA model files") and len(downloads) >= 11
+    assert texts[0].startswith("Waiting for the WebUI")  # its lock first (here free at once)
+    assert texts[1].startswith("Downloading HyperLoRA model files") and len(downloads) >= 11
     assert any("model.safetensors" in d for d in downloads) and seen[first_load - 1][0] == 1.0
     assert len(hub.gets()) == 10
     crops, status, created = panel.create([str(photo)], "me2", None, True, False, False, lambda f, d: None)

@@ -1,5 +1,13 @@
 """HTTP API under ``/hyperlora/v1`` (mounted when the WebUI runs with ``--api``).
 
+Routes: ``GET /models``, ``GET|POST /identities``, ``POST /identities/mix``, ``GET|DELETE
+/identities/{name}``, ``GET /identities/{name}/crops``, ``POST /identities/{name}/rename``, ``POST
+/identities/{name}/lora`` and ``POST /likeness``: ``{"image": base64, "identities": [names]}`` ->
+``photos.likeness.likeness_json`` (each identity scored on its own face, one face per identity,
+faces numbered left to right: per identity ``name``, ``score``, ``face``, ``box`` [x1, y1, x2, y2]
+in pixels, null without a face; ``text`` as in the infotext; ``skipped``: identities without a
+reference embedding, such as sliders).
+
 Same auth as the WebUI's own API (``--api-auth user:pass,...``, HTTP Basic), GPU work under
 the host's queue lock. Errors: 400 bad input (names, images), 404 unknown identity,
 409 name/file taken, 422 no usable face or invalid JSON, 503 model files missing; anything
@@ -27,6 +35,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import HyperLoRAError, MissingModelsError, NoFaceError
 from ..identities.identity import Identity
+from ..photos.likeness import NO_REFERENCE, likeness_json
 from ..version import __version__
 from .panel import HostHooks
 from .service import HyperLoRAService
@@ -38,7 +47,8 @@ log = logging.getLogger(__name__)
 ACTIONS = {"version": "reading the version", "models": "listing the models",
            "list_identities": "listing the identities", "create": "creating the identity",
            "get": "reading the identity", "crops": "reading the face crops", "delete": "deleting the identity",
-           "rename": "renaming the identity", "save_lora": "saving the LoRA", "mix": "mixing the identities"}
+           "rename": "renaming the identity", "save_lora": "saving the LoRA", "mix": "mixing the identities",
+           "score_likeness": "measuring the likeness"}
 
 
 class _Strict(BaseModel):
@@ -62,6 +72,11 @@ class MixRequest(_Strict):
     overwrite: bool = False
 
 
+class LikenessRequest(_Strict):
+    image: str = Field(..., description="base64 image (plain or data: URI), e.g. a generated picture")
+    identities: list[str] = Field(..., description="identity names; each is scored on its own face")
+
+
 class RenameRequest(_Strict):
     new_name: str
 
@@ -72,13 +87,13 @@ class SaveLoRARequest(_Strict):
     overwrite: bool = False
 
 
-def decode_image(data: str, index: int) -> bytes:
-    """base64 (optionally a ``data:image/...;base64,`` URI) -> bytes; 400 names the image."""
+def decode_image(data: str, field: str) -> bytes:
+    """base64 (optionally a ``data:image/...;base64,`` URI) -> bytes; 400 names the ``field``."""
     text = data.split(",", 1)[1] if data.startswith("data:") else data
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise HTTPException(400, f"images[{index}] is not valid base64") from None
+        raise HTTPException(400, f"{field} is not valid base64") from None
 
 
 def png_base64(image) -> str:
@@ -185,7 +200,7 @@ def make_router(service: HyperLoRAService, hooks: HostHooks, credentials: dict[s
             raise HTTPException(400, "images is empty: send one or more base64 photos of the face")
         if len(req.images) > MAX_IMAGES:
             raise HTTPException(400, f"too many images ({len(req.images)}); at most {MAX_IMAGES}")
-        images = [decode_image(d, i) for i, d in enumerate(req.images)]
+        images = [decode_image(d, f"images[{i}]") for i, d in enumerate(req.images)]
         waited: dict[str, float] = {}
         with http_errors(), hooks.gpu_lock_timed(waited):
             pred, check = service.create_checked(images, req.name, req.variant, req.remove_background,
@@ -231,5 +246,19 @@ def make_router(service: HyperLoRAService, hooks: HostHooks, credentials: dict[s
         hooks.lora_saved(path)
         return {"path": str(path), "name": path.stem,
                 "tag": f"<lora:{path.stem}:{service.config.default_weight:g}>"}
+
+    @router.post("/likeness")
+    def score_likeness(req: LikenessRequest) -> dict:
+        if not req.identities:
+            raise HTTPException(400, "identities is empty: name one or more stored identities")
+        image = decode_image(req.image, "image")
+        found: dict[str, Identity] = {}
+        for name in req.identities:
+            identity = get_identity(name)
+            found.setdefault(identity.name, identity)  # a name given twice (any case) is scored once
+        scored = [i for i in found.values() if i.unit_embedding() is not None]
+        with http_errors(), hooks.gpu_lock():
+            scores = service.likeness(image, scored)
+        return likeness_json(scores, {n: NO_REFERENCE for n, i in found.items() if i.unit_embedding() is None})
 
     return router

@@ -1,4 +1,9 @@
-"""``HyperLoRA likeness: alice 0.64`` in each generated image's infotext.
+"""``HyperLoRA likeness: alice 0.71 (face 1), bob 0.66 (face 2)`` in each generated image's infotext.
+
+Each applied identity is scored on its own face of the final image, one face per identity, the
+assignment with the largest total similarity; faces are numbered from 1, left to right; an identity
+left without a face reads ``no face`` (``photos.likeness``, whose ``parse_likeness`` also reads the
+older ``alice 0.64`` form written before face numbers).
 
 The ExtraNetwork records which identities a generation applied on ``p`` (``remember``, first
 pass and hires pass); after each image is final the Script calls ``annotate`` from
@@ -59,7 +64,7 @@ def _identities(service: HyperLoRAService, applied: dict[str, str]) -> list[Iden
 
 
 def likeness_text(service: HyperLoRAService, applied: dict[str, str], image) -> str:
-    """``alice 0.64, bob no face`` for ``image``; "" when no applied identity can be scored."""
+    """``alice 0.71 (face 1), bob no face`` for ``image``; "" when no applied identity can be scored."""
     identities = [i for i in _identities(service, applied) if i.unit_embedding() is not None]
     return format_likeness(service.likeness(image, identities)) if identities else ""
 

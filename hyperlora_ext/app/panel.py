@@ -23,10 +23,15 @@ from ..errors import HyperLoRAError, NoFaceError
 from ..identities.identity import Identity
 from ..photos.photo_check import PhotoCheck
 from .service import HyperLoRAService, Progress
-from .tags import TAG, format_tag
+from .tags import TAG, format_tag, put_tags_per_face
 
 log = logging.getLogger(__name__)
 WAIT_KEY = "wait for the WebUI"  # a timings entry: seconds spent waiting for the host's lock
+# The per-face text of "Insert for ADetailer": neutral (any person, any prompt), so that a face pass
+# never inherits the main prompt, whose description and tags cover every person in the picture.
+ADETAILER_FACE_TEXT = "photo of a face"
+ADETAILER_SORT_HINT = ("ADetailer handles faces in its 'Sort bounding boxes by' order (Settings > ADetailer); "
+                       "its default keeps the detector's order: choose 'Position (left to right)'.")
 
 
 @dataclass
@@ -51,6 +56,11 @@ class HostHooks:
 def message(text: str, ok: bool = True) -> str:
     colour = "var(--body-text-color)" if ok else "#d33"
     return f'<div class="hyperlora-status" style="color:{colour}">{html.escape(text)}</div>'
+
+
+def message_with_code(text: str, code: str) -> str:
+    """A status line followed by ``code`` to copy."""
+    return message(text)[:-len("</div>")] + f"<br><code>{html.escape(code)}</code></div>"
 
 
 def failure(action: str, exc: Exception) -> str:
@@ -118,8 +128,8 @@ class Panel:
             return [], message("Give the identity a name (it becomes the tag <hyperlora:NAME>).", ok=False), None
         paths = [upload_path(f) for f in files]
         waited: dict[str, float] = {}
-        progress(0.0, "Waiting for the WebUI (a generation running, or the SD model still loading after start-up)")
         try:
+            progress(0.0, "Waiting for the WebUI (a generation running, or the SD model still loading after start-up)")
             with self.hooks.gpu_lock_timed(waited):
                 pred, check = self.service.create_checked(
                     [p for p, _ in paths], name, variant or None, remove_background, grayscale,
@@ -216,3 +226,28 @@ class Panel:
         except Exception as exc:
             return failure("Deleting the identity", exc), name
         return message(f"Deleted {gone!r}."), None
+
+    def adetailer_prompt(self, names: list[str] | None, weight: float, base: float, current: str | None
+                         ) -> tuple[str | None, str]:
+        """*Insert for ADetailer*: identities picked in order (the first for the leftmost face) ->
+        ADetailer's per-face prompt, ``<hyperlora:alice:0.85> photo of a face [SEP] <hyperlora:bob:0.85>
+        photo of a face`` (``tags.put_tags_per_face``: text already in ``current`` is kept, part by
+        part). ``current``: ADetailer's first prompt box, None when ADetailer is not installed.
+        Returns (the new text for that box, None to leave it; status HTML, with the text to copy
+        when there is no box)."""
+        picked = [n for n in (names or []) if n]
+        if not picked:
+            return None, message("Pick one identity per face first, in order: the first for the leftmost face.",
+                                 ok=False)
+        known = {n.lower(): n for n in self.names()}
+        missing = [n for n in picked if n.lower() not in known]
+        if missing:
+            return None, message(f"No identity named {', '.join(map(repr, missing))} (refresh the list).", ok=False)
+        picked = [known[n.lower()] for n in picked]
+        text = put_tags_per_face(current or "", picked, weight, base, ADETAILER_FACE_TEXT)
+        faces = ", ".join(f"face {i} {n}" for i, n in enumerate(picked, 1))
+        if current is None:
+            return None, message_with_code(f"ADetailer is not installed here: copy this into its prompt ({faces}, "
+                                           f"left to right). {ADETAILER_SORT_HINT}", text)
+        return text, message(f"Wrote one part per face into ADetailer's prompt (1st tab): {faces}, left to right. "
+                             f"Enable ADetailer with a face model. {ADETAILER_SORT_HINT}")

@@ -11,7 +11,8 @@ INTRO_CREATE = ("**1** Drop photos of one person → **2** check the aligned fac
                 "in a prompt (type `<hyperlora:` for suggestions, Ctrl+Up/Down changes the weight).")
 INTRO_USE = ("Pick an identity to insert its tag, save it as an ordinary LoRA file, mix identities or make a "
              "slider, rename or delete it. The same actions are on its card's edit button in the "
-             "HyperLoRA tab of Extra Networks.")
+             "HyperLoRA tab of Extra Networks. Two or more people in one picture: pick one identity per face, "
+             "from the left, and **Insert for ADetailer**.")
 
 HELP: dict[str, str] = {
     "files": "One or more photos of the same person; several photos are averaged for a better likeness",
@@ -30,6 +31,9 @@ HELP: dict[str, str] = {
     "base": "Weight of the Base-LoRA (background, clothes) for checkpoints that have one; 0 = off",
     "insert": "Add <hyperlora:NAME:weight> to the prompt (replaces an earlier tag of the same identity)",
     "enabled": "Apply the selected identity at the weight above on every generation, without a tag in the prompt",
+    "per_face": "One identity per face, in order: the first for the leftmost face, the second for the next...",
+    "for_adetailer": "Write <hyperlora:NAME:weight> per face, joined by [SEP], into ADetailer's first prompt "
+                     "(or show it to copy). Set ADetailer's 'Sort bounding boxes by' to 'Position (left to right)'",
     "lora_name": "File name in the Lora folder; empty = the identity's name",
     "lora_overwrite": "Replace a LoRA file of the same name",
     "save": "Write the identity as an ordinary SDXL LoRA file, usable as <lora:NAME:0.85> anywhere",

@@ -104,8 +104,9 @@ class HyperLoRAService:
         return self.identities.user_metadata_path(name)
 
     def likeness(self, image: ImageSource, identities: Sequence[Identity]) -> list[LikenessScore]:
-        """Likeness of ``identities`` (named by ``.name``) in ``image``, with the face analyzer of
-        the model that made the first one (loaded if needed)."""
+        """Likeness of ``identities`` (named by ``.name``) in ``image``, each on its own face (one face
+        per identity, largest total similarity, faces numbered left to right; ``photos.likeness``),
+        with the face analyzer of the model that made the first one (loaded if needed)."""
         if not identities:
             return []
         with self.models.lock:

@@ -6,19 +6,21 @@ The hosts find extra-network tags with ``<(\\w+):([^>]+)>`` and split the body o
 exactly ``hyperlora``. One case rule here, everywhere: the keyword as the hosts read it (exactly),
 identity names case-insensitively (as the identity folder resolves them). ``find_tags``,
 ``replace_tags``, ``rename_in_prompt`` and ``put_tag`` edit prompt text and keep every other
-character as it was.
+character as it was; ``put_tags_per_face`` writes one tag per part of ADetailer's per-face prompt
+(parts joined by ``[SEP]``).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 TAG = "hyperlora"
 TRIGGER_WORDS = ("fcsks", "fxhks", "fhyks")
 INFOTEXT_KEY = "HyperLoRA"
 MAX_WEIGHT = 10.0
+FACE_SEPARATOR = " [SEP] "  # ADetailer splits ad_prompt on \s*\[SEP\]\s*; detection j uses part j
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,21 @@ def put_tag(prompt: str, name: str, weight: float, base: float = 0.0) -> str:
     if has_tag_for(prompt or "", name):
         return out
     return f"{out.rstrip()} {tag}".strip() if out.strip() else tag
+
+
+def put_tags_per_face(prompt: str, names: Sequence[str], weight: float, base: float = 0.0, text: str = "") -> str:
+    """ADetailer's per-face prompt: one part per name, joined by ``FACE_SEPARATOR``, part j starting
+    with ``<hyperlora:names[j]:weight[:base]>`` (the face ADetailer handles j-th). Each part keeps the
+    text of the same part of ``prompt`` without its hyperlora tags, or gets ``text`` when that is
+    empty; parts of ``prompt`` beyond the names are dropped (ADetailer gives faces beyond the parts
+    the last part). E.g. ``<hyperlora:alice:0.85> photo of a face [SEP] <hyperlora:bob:0.85> photo
+    of a face``."""
+    parts = re.split(r"\s*\[SEP\]\s*", prompt.strip()) if (prompt or "").strip() else []
+    out = []
+    for i, name in enumerate(names):
+        own = replace_tags(parts[i], lambda t: "")[0].strip(" ,\t\r\n") if i < len(parts) else ""
+        out.append(f"{format_tag(name, weight, base)} {own or text}".strip())
+    return FACE_SEPARATOR.join(out)
 
 
 _TRIGGER_RE = [re.compile(rf"(?<![\w]){w}(?![\w])", re.IGNORECASE) for w in TRIGGER_WORDS]

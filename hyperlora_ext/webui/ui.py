@@ -1,7 +1,8 @@
 """The HyperLoRA accordion (gradio 3.41 on A1111, gradio 4.40 on Forge; one code path).
 
 Two tabs for the two jobs: *Create* (photos -> aligned faces with their photo check -> name ->
-Create) and *Use & manage* (pick, weight, insert, save as LoRA, mix / slider, rename, delete).
+Create) and *Use & manage* (pick, weight, insert, insert one identity per face for ADetailer, save
+as LoRA, mix / slider, rename, delete).
 Each tab has its own message line, written only by that tab's buttons, so a message (skipped or
 flagged photos, errors) stays until the next action there.
 
@@ -10,9 +11,17 @@ Rules that keep it working on both gradio versions: no ``.style()``, uploads rea
 hover help through the hosts' ``tooltip=`` (hints.js), rows that wrap at narrow widths
 (``min_width``). Returns the components whose values the Script receives:
 (enabled, identity, weight, base).
+
+*Insert for ADetailer* writes into ADetailer's first prompt box, another extension's component that
+the Script finds by elem_id (``after_component``). ADetailer's UI is normally built before ours
+(metadata.ini: our script loads after ``adetailer``); when it comes later, the function that
+``build_accordion`` returns wires the button to it then. Without ADetailer the button shows the text
+to copy.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import gradio as gr
 
@@ -29,8 +38,12 @@ def _choice(names: list[str], wanted: str | None) -> str | None:
     return names[0] if names else None
 
 
-def build_accordion(panel: Panel, tabname: str, prompt_box=None) -> list:
-    """Lay out the accordion for ``tabname`` (txt2img / img2img) and wire its buttons."""
+def build_accordion(panel: Panel, tabname: str, prompt_box=None, adetailer_box=None
+                    ) -> tuple[list, Callable | None]:
+    """Lay out the accordion for ``tabname`` (txt2img / img2img) and wire its buttons; ``prompt_box``
+    and ``adetailer_box``: the tab's prompt and ADetailer's first prompt, when they exist already.
+    Returns the Script's components and, when ``adetailer_box`` is None, a function to call with
+    ADetailer's box if it is created later."""
     service = panel.service
     names = panel.names()
     variants = service.variants()
@@ -85,6 +98,13 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None) -> list:
                             insert = gr.Button("Insert tag into prompt", scale=0, min_width=150, **tip("insert"))
                             enabled = gr.Checkbox(value=False, label="Apply without a tag", min_width=160,
                                                   **tip("enabled"))
+                gr.Markdown("**Two or more people** — one identity per face, with ADetailer",
+                            elem_classes=["hyperlora-section"])
+                with gr.Row():
+                    per_face = gr.Dropdown(label="Identities, face by face from the left", choices=names, value=[],
+                                           multiselect=True, min_width=240, **tip("per_face"))
+                    for_adetailer = gr.Button("Insert for ADetailer", variant="secondary", scale=0, min_width=150,
+                                              **tip("for_adetailer"))
                 manage_status = gr.HTML(elem_id=f"{eid}_manage_status")
                 gr.Markdown("**Save as LoRA file**", elem_classes=["hyperlora-section"])
                 with gr.Row():
@@ -113,6 +133,10 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None) -> list:
         names = panel.names()
         return gr.update(choices=names, value=_choice(names, selected))
 
+    def per_face_update(picked):
+        names = panel.names()
+        return gr.update(choices=names, value=[n for n in (picked or []) if n in names])
+
     def on_create(files, name, variant, remove_bg, grayscale, overwrite, drop, selected, progress=gr.Progress()):
         images, text, created = panel.create(files, name, variant, remove_bg, grayscale, overwrite,
                                              lambda f, d: progress(f, desc=d), drop_flagged=drop)
@@ -125,14 +149,17 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None) -> list:
         status_html, created = panel.mix(text, new, replace)
         return status_html, identity_update(created or selected)
 
-    mix.click(on_mix, inputs=[expression, mix_name, mix_overwrite, identity], outputs=[manage_status, identity])
+    mix.click(on_mix, inputs=[expression, mix_name, mix_overwrite, identity], outputs=[manage_status, identity]) \
+        .then(per_face_update, inputs=[per_face], outputs=[per_face])
 
     def on_refresh(selected):
         variants = service.variants()
         return identity_update(selected), gr.update(choices=variants, value=variants[0] if variants else None)
 
     refresh.click(on_refresh, inputs=[identity], outputs=[identity, variant])
+    refresh.click(per_face_update, inputs=[per_face], outputs=[per_face])
     use_tab.select(identity_update, inputs=[identity], outputs=[identity])  # identities made or renamed elsewhere
+    use_tab.select(per_face_update, inputs=[per_face], outputs=[per_face])
     # ``input`` fires on the user's choice only; ``change`` would also fire when Create selects the new
     # identity and overwrite this tab's message.
     identity.input(panel.show, inputs=[identity], outputs=[faces, manage_status])
@@ -146,17 +173,39 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None) -> list:
         insert.click(lambda s, w, b: f"<code>{format_tag(s, w, b)}</code>" if s else "",
                      inputs=[identity, weight, base], outputs=[manage_status])
 
+    late_box = []  # ADetailer's box when it is created after the accordion
+
+    def on_adetailer(current, picked, w, b):  # the box is known: write it; the status says so
+        text, status_html = panel.adetailer_prompt(picked, w, b, current or "")
+        return (current if text is None else text), status_html
+
+    def on_adetailer_copy(picked, w, b):  # status only: the text to copy (unless the box came late)
+        return panel.adetailer_prompt(picked, w, b, "" if late_box else None)[1]
+
+    def wire_late(box) -> None:
+        late_box.append(box)
+        for_adetailer.click(lambda *args: on_adetailer(*args)[0], inputs=[box, per_face, weight, base],
+                            outputs=[box])
+
+    if adetailer_box is not None:
+        for_adetailer.click(on_adetailer, inputs=[adetailer_box, per_face, weight, base],
+                            outputs=[adetailer_box, manage_status])
+    else:
+        for_adetailer.click(on_adetailer_copy, inputs=[per_face, weight, base], outputs=[manage_status])
+
     save.click(panel.save_lora, inputs=[identity, lora_name, base, lora_overwrite], outputs=[manage_status])
 
     def on_rename(selected, new):
         text, now = panel.rename(selected, new)
         return text, identity_update(now)
 
-    rename.click(on_rename, inputs=[identity, new_name], outputs=[manage_status, identity])
+    rename.click(on_rename, inputs=[identity, new_name], outputs=[manage_status, identity]) \
+        .then(per_face_update, inputs=[per_face], outputs=[per_face])
 
     def on_delete(selected, confirmed):
         text, now = panel.delete(selected, confirmed)
         return text, identity_update(now), gr.update(value=False)
 
-    delete.click(on_delete, inputs=[identity, confirm], outputs=[manage_status, identity, confirm])
-    return [enabled, identity, weight, base]
+    delete.click(on_delete, inputs=[identity, confirm], outputs=[manage_status, identity, confirm]) \
+        .then(per_face_update, inputs=[per_face], outputs=[per_face])
+    return [enabled, identity, weight, base], (None if adetailer_box is not None else wire_late)

@@ -7,6 +7,7 @@ import pytest
 from face_pack import face_image
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from people import ALICE_PATTERNED, BOB_PATTERNED, group_photo
 from PIL import Image
 
 import hyperlora_ext
@@ -156,3 +157,47 @@ def test_create_reports_where_the_time_went(client):
     assert r.status_code == 200, r.text
     timings = r.json()["timings"]
     assert {"wait for the WebUI", "model load", "face models", "clip load", "faces"} <= set(timings)
+
+
+@pytest.fixture
+def two_people(service):
+    service.create_identity(ALICE_PATTERNED, "alice", "tiny_id")
+    service.create_identity(BOB_PATTERNED, "bob", "tiny_id")
+    service.mix("alice - bob", "slide")  # a slider: no reference embedding
+
+
+def test_likeness_each_identity_on_its_own_face(client, two_people):
+    image = b64(group_photo((800, 400), [(200, 200, 160, -80), (600, 200, 160, 80)]))  # Bob left, Alice right
+    r = client.post(f"{PREFIX}/likeness", json={"image": image, "identities": ["alice", "BOB", "slide"]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [(s["name"], s["face"]) for s in body["scores"]] == [("alice", 2), ("bob", 1)]
+    assert all(s["score"] > 0.9 and len(s["box"]) == 4 for s in body["scores"])
+    assert body["scores"][0]["box"][0] > 400 > body["scores"][1]["box"][2]  # pixels: Alice's face on the right
+    alice, bob = (s["score"] for s in body["scores"])
+    assert body["text"] == f"alice {alice:.2f} (face 2), bob {bob:.2f} (face 1)"
+    assert list(body["skipped"]) == ["slide"] and "no reference embedding" in body["skipped"]["slide"]
+    one_face = {"image": "data:image/png;base64," + b64(ALICE_PATTERNED[0]), "identities": ["bob", "alice", "alice"]}
+    body = client.post(f"{PREFIX}/likeness", json=one_face).json()
+    assert [s["name"] for s in body["scores"]] == ["bob", "alice"]  # in the order asked, each once
+    assert body["scores"][0] == {"name": "bob", "score": None, "face": None, "box": None}
+    assert body["scores"][1]["face"] == 1 and body["text"].startswith("bob no face, alice 0.9")
+
+
+@pytest.mark.parametrize("payload,status,fragment", [
+    ({"image": NO_FACE, "identities": ["ghost"]}, 404, "no identity named 'ghost'"),
+    ({"image": "%%%", "identities": ["alice"]}, 400, "image is not valid base64"),
+    ({"image": base64.b64encode(b"not an image").decode(), "identities": ["alice"]}, 400, "image"),
+    ({"image": NO_FACE, "identities": []}, 400, "identities is empty"),
+    ({"image": NO_FACE}, 422, "identities"),
+    ({"image": NO_FACE, "identities": ["alice"], "faces": 2}, 422, "faces"),
+])
+def test_likeness_bad_requests(client, two_people, payload, status, fragment):
+    r = client.post(f"{PREFIX}/likeness", json=payload)
+    assert r.status_code == status, r.text
+    assert fragment in r.json()["detail"] if status != 422 else fragment in r.text
+
+
+def test_likeness_without_a_face(client, two_people):
+    r = client.post(f"{PREFIX}/likeness", json={"image": NO_FACE, "identities": ["alice"]})
+    assert r.status_code == 200 and r.json()["text"] == "alice no face"

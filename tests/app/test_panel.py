@@ -1,4 +1,5 @@
-"""The panel's handlers (``app.panel``): create, mix, show, save, rename, delete, as status messages."""
+"""The panel's handlers (``app.panel``): create, mix, show, save, rename, delete, insert for ADetailer, as
+status messages."""
 
 import html
 from pathlib import Path
@@ -6,7 +7,7 @@ from pathlib import Path
 from people import ALICE, ALICE_PATTERNED, BOB, BOB_PATTERNED, NO_FACE
 from PIL import Image
 
-from hyperlora_ext.app.panel import HostHooks, Panel, identity_facts, upload_path
+from hyperlora_ext.app.panel import ADETAILER_FACE_TEXT, HostHooks, Panel, identity_facts, upload_path
 
 
 class Gradio3Upload:
@@ -126,3 +127,30 @@ def test_panel_shows_the_photo_check_and_mixes(service, tmp_path):
     assert name == "mixed" and "Created mix" in status and "&lt;hyperlora:mixed:0.85&gt;" in status
     status, name = panel.mix("alice2 - ghost", "s", False)
     assert name is None and "ghost" in status
+
+
+def test_insert_for_adetailer(panel):
+    panel.service.create_identity([ALICE[0]], "alice", "tiny_id")
+    panel.service.create_identity([BOB], "Bob", "tiny_id")
+    # ADetailer installed: its first prompt gets one part per face, left to right, in the order picked
+    text, status = panel.adetailer_prompt(["Bob", "alice"], 0.8, 0.0, "")
+    assert text == f"<hyperlora:Bob:0.8> {ADETAILER_FACE_TEXT} [SEP] <hyperlora:alice:0.8> {ADETAILER_FACE_TEXT}"
+    status = html.unescape(status)
+    assert "face 1 Bob, face 2 alice" in status and "Position (left to right)" in status and "#d33" not in status
+    # what is in the box already stays, part by part (its old tags are replaced); the base weight is written
+    text, _ = panel.adetailer_prompt(["alice", "bob"], 0.85, 0.3,
+                                     "<hyperlora:carol:1> photo of a woman [SEP] photo of a man, smiling")
+    assert text == "<hyperlora:alice:0.85:0.3> photo of a woman [SEP] <hyperlora:Bob:0.85:0.3> photo of a man, smiling"
+    # ADetailer not installed: the box is left alone and the status shows the text to copy
+    text, status = panel.adetailer_prompt(["alice", "Bob"], 0.85, 0.0, None)
+    assert text is None and "not installed" in status
+    assert html.escape(f"<hyperlora:alice:0.85> {ADETAILER_FACE_TEXT} [SEP] <hyperlora:Bob:0.85> "
+                       f"{ADETAILER_FACE_TEXT}") in status and "<code>" in status
+
+
+def test_insert_for_adetailer_needs_known_identities(panel):
+    for picked in (None, [], [""]):
+        text, status = panel.adetailer_prompt(picked, 0.85, 0.0, "keep me")
+        assert text is None and "Pick one identity per face" in status and "#d33" in status
+    text, status = panel.adetailer_prompt(["ghost"], 0.85, 0.0, "keep me")
+    assert text is None and "No identity named &#x27;ghost&#x27;" in status

@@ -1,5 +1,5 @@
 """The tag syntax (``app.tags``): parsing, formatting, finding and editing tags in prompt text,
-trigger words and the infotext entry."""
+trigger words, the infotext entry and ADetailer's per-face prompt."""
 
 import re
 
@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hyperlora_ext.app.tags import (
+    FACE_SEPARATOR,
     Applied,
     TagRequest,
     find_tags,
@@ -19,6 +20,7 @@ from hyperlora_ext.app.tags import (
     parse_infotext,
     parse_tag,
     put_tag,
+    put_tags_per_face,
     rename_in_prompt,
     replace_tags,
     with_trigger_words,
@@ -127,3 +129,29 @@ def test_find_replace_and_the_case_rule():
         "a <y> b <HyperLoRA:alice:1> <lora:alice:1> <hyperlora:bob>", 1)
     assert rename_in_prompt("<hyperlora: Alice :0.5>", "alice", "carol") == "<hyperlora: carol :0.5>"
     assert find_tags("<hyperlora:>") == []  # the hosts need at least one character
+
+
+def test_put_tags_per_face():
+    assert put_tags_per_face("", ["alice", "bob"], 0.85, text="photo of a face") == \
+        "<hyperlora:alice:0.85> photo of a face [SEP] <hyperlora:bob:0.85> photo of a face"
+    assert put_tags_per_face("", ["alice", "bob"], 0.85) == "<hyperlora:alice:0.85> [SEP] <hyperlora:bob:0.85>"
+    # the user's text of each part stays; that part's old tags go; parts beyond the names are dropped
+    current = "photo of a woman [SEP]<hyperlora:carol:1>, photo of a man  [SEP] a third"
+    assert put_tags_per_face(current, ["alice", "bob"], 0.7, 0.2, "x") == \
+        "<hyperlora:alice:0.7:0.2> photo of a woman [SEP] <hyperlora:bob:0.7:0.2> photo of a man"
+    # more names than parts: the new parts get the text; an empty part too
+    assert put_tags_per_face("[SEP] smiling", ["a", "b", "c"], 1, text="face") == \
+        "<hyperlora:a:1> face [SEP] <hyperlora:b:1> smiling [SEP] <hyperlora:c:1> face"
+    assert put_tags_per_face("anything", [], 1) == ""
+
+
+@given(st.lists(st.sampled_from(["alice", "bob", "carol"]), min_size=1, max_size=4), WEIGHTS)
+def test_put_tags_per_face_is_idempotent_and_split_like_adetailer(names, weight):
+    once = put_tags_per_face("", names, weight, text="photo of a face")
+    assert put_tags_per_face(once, names, weight, text="photo of a face") == once
+    parts = re.split(r"\s*\[SEP\]\s*", once)  # ADetailer's _get_prompt split
+    assert FACE_SEPARATOR.strip() == "[SEP]" and len(parts) == len(names)
+    for part, name in zip(parts, names):
+        (tag,) = find_tags(part)
+        assert tag.name == name
+        assert parse_tag(list(tag.positional)).weight == pytest.approx(float(format_number(weight)))

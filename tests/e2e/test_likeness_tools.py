@@ -64,7 +64,7 @@ def test_img2img_records_likeness_per_image(webui, people):
             "denoising_strength": 0.2}
     _, info = generate(webui, f"{PLAIN} <hyperlora:lk_alice:1>", "img2img", **init)
     infotext = info["infotexts"][0]
-    found = re.search(rf"{LIKENESS}: lk_alice (-?\d\.\d\d)(,|$|\n)", infotext)
+    found = re.search(rf"{LIKENESS}: lk_alice (-?\d\.\d\d) \(face 1\)(,|$|\n)", infotext)
     assert found, infotext
     assert float(found.group(1)) > 0.3, infotext  # her own face (same pattern as her photos)
     r = webui.post("/sdapi/v1/options", {"hyperlora_likeness_infotext": False})
@@ -139,7 +139,7 @@ def test_likeness_after_adetailer_is_of_the_final_image(webui, tmp_path):
     head = astronaut_head()
     create(webui, "lk_head", [head])
     before = cli_likeness(webui, head, "lk_head", tmp_path)
-    assert re.fullmatch(r"lk_head (0\.9\d|1\.00)", before), before  # her own photo
+    assert re.fullmatch(r"lk_head (0\.9\d|1\.00) \(face 1\)", before), before  # her own photo
     prompt = f"{PLAIN} <hyperlora:lk_head:1>"
     unit = {"ad_model": "mediapipe_face_short", "ad_prompt": prompt, "ad_denoising_strength": 1.0,
             "ad_dilate_erode": 48, "ad_inpaint_only_masked": True, "ad_use_steps": True, "ad_steps": 2}
