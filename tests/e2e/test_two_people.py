@@ -141,7 +141,7 @@ def test_regional_prompter_gives_each_region_its_saved_lora(webui, people):
     both, info, log = regional(webui, prompt("tp_alice", "tp_bob"))
     assert "RP Active: True" in info, info
     regions = unet_regions(log)
-    key = {name: next(k for k in regions[0] if name in k) for name in ("tp_alice", "tp_bob")}  # A1111 names, Forge files
+    key = {name: next(k for k in regions[0] if name in k) for name in ("tp_alice", "tp_bob")}  # name or file
     print(f"\n[e2e] {webui.host}: Regional Prompter U-Net LoRA weights per region: {regions}")
     assert [(r[key["tp_alice"]], r[key["tp_bob"]]) for r in regions[:2]] == [(0.8, 0), (0, 0.8)], regions
     all_alice, _, _ = regional(webui, prompt("tp_alice", "tp_alice"))
