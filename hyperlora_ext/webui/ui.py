@@ -14,6 +14,8 @@ hover help through the hosts' ``tooltip=`` (hints.js), rows that wrap at narrow 
 
 from __future__ import annotations
 
+import html
+
 import gradio as gr
 
 from ..app.panel import Panel
@@ -142,8 +144,8 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None) -> list:
             return put_tag(prompt, selected, w, b) if selected else prompt
 
         insert.click(on_insert, inputs=[prompt_box, identity, weight, base], outputs=[prompt_box])
-    else:  # no prompt box found (unknown host layout): show the tag to copy instead
-        insert.click(lambda s, w, b: f"<code>{format_tag(s, w, b)}</code>" if s else "",
+    else:  # no prompt box found (unknown host layout): show the tag to copy instead (escaped: it is HTML)
+        insert.click(lambda s, w, b: f"<code>{html.escape(format_tag(s, w, b))}</code>" if s else "",
                      inputs=[identity, weight, base], outputs=[manage_status])
 
     save.click(panel.save_lora, inputs=[identity, lora_name, base, lora_overwrite], outputs=[manage_status])
