@@ -1,4 +1,4 @@
-"""Fake of A1111 v1.10.1 ``modules/devices.py``: ``cpu``, ``device`` (the generation device; CPU
+"""Fake of A1111 v1.10.1@82a973c ``modules/devices.py``: ``cpu``, ``device`` (the generation device; CPU
 here) and ``dtype``, the UNet's dtype, float16 unless ``--no-half`` (the Lora extension casts
 each network's weights to it)."""
 

@@ -1,4 +1,4 @@
-"""Fake of A1111 v1.10.1 ``modules/processing.py``: the processing object ``p`` (the fields extra
+"""Fake of A1111 v1.10.1@82a973c ``modules/processing.py``: the processing object ``p`` (the fields extra
 networks and our adapter read) and, from ``process_images_inner``, one batch's extra-network
 steps: the prompts of the batch, ``parse_extra_network_prompts`` (tags of the first prompt) and
 ``extra_networks.activate``. ``sample`` stands for the UNet's forward, where the Lora extension

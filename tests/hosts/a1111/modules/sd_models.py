@@ -1,4 +1,4 @@
-"""Fake of A1111 v1.10.1 ``modules/sd_models.py``: ``model_data`` holds the loaded SD model and the
+"""Fake of A1111 v1.10.1@82a973c ``modules/sd_models.py``: ``model_data`` holds the loaded SD model and the
 ``lock`` the start-up thread holds while it loads one (``get_sd_model`` loads on first use in the
 host; here the test sets the model), and ``read_state_dict`` for ``.safetensors`` files."""
 

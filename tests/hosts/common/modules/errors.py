@@ -1,4 +1,4 @@
-"""Fake of ``modules/errors.py`` (A1111 v1.10.1 = Forge): the host prints an exception it caught
+"""Fake of ``modules/errors.py`` (A1111 v1.10.1@82a973c = Forge@dfdcbab): the host prints an exception it caught
 (a callback, an extra network's activation) and goes on. Here each one is also kept in
 ``reported`` so that a test sees what the host would only print (``tests/webui/conftest.py`` fails
 a test that leaves any unread)."""

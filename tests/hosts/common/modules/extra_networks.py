@@ -1,4 +1,4 @@
-"""Fake of ``modules/extra_networks.py`` (A1111 v1.10.1 = Forge): the registry, the
+"""Fake of ``modules/extra_networks.py`` (A1111 v1.10.1@82a973c = Forge@dfdcbab): the registry, the
 ``ExtraNetworkParams`` split of ``<name:a:b=c>``, and ``activate``: the networks a prompt names,
 in order of first appearance, then every other registered network with ``[]``; an exception in
 one is displayed (``errors.display``) and the others still run. ``parse_prompts``: only the first

@@ -1,4 +1,4 @@
-"""Fake of ``modules/options.py`` (A1111 v1.10.1 = Forge): ``OptionInfo`` (default, label,
+"""Fake of ``modules/options.py`` (A1111 v1.10.1@82a973c = Forge@dfdcbab): ``OptionInfo`` (default, label,
 component and its args, section, ``.info()`` appending to ``comment_after``), ``options_section``
 and ``Options``: values in ``data``, defaults from ``data_labels``, ``add_option`` registering a
 setting at run time, attribute access to both, ``AttributeError`` for an unknown key. Left out:

@@ -1,4 +1,4 @@
-"""Fake of ``modules/patches.py`` (A1111 v1.10.1 = Forge): replace a module or class attribute,
+"""Fake of ``modules/patches.py`` (A1111 v1.10.1@82a973c = Forge@dfdcbab): replace a module or class attribute,
 remember the original per caller key, undo it. Same errors as the host: patching twice for one
 key, or undoing what is not patched, raises ``RuntimeError``."""
 

@@ -1,4 +1,4 @@
-"""Fake of ``modules/script_callbacks.py`` (A1111 v1.10.1 = Forge): extensions register callbacks
+"""Fake of ``modules/script_callbacks.py`` (A1111 v1.10.1@82a973c = Forge@dfdcbab): extensions register callbacks
 per category (``on_*``); the host runs them (``*_callback``), each in a ``try`` that reports an
 exception and goes on. ``before_ui`` and ``script_unloaded`` run in reverse order of
 registration, like the host. Left out: ordering by extension metadata and user settings."""

@@ -1,4 +1,4 @@
-"""Fake of ``modules/scripts.py`` (A1111 v1.10.1 and Forge): ``AlwaysVisible``, the ``Script`` base,
+"""Fake of ``modules/scripts.py`` (A1111 v1.10.1@82a973c and Forge@dfdcbab): ``AlwaysVisible``, the ``Script`` base,
 and ``scripts_data``, the loaded script files as ``ScriptClassData(script_class, path, basedir,
 module)``; a script file is loaded as a module named after its file (``xyz_grid.py``)."""
 

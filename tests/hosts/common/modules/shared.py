@@ -1,4 +1,4 @@
-"""Fake of ``modules/shared.py`` with ``shared_items.Shared`` (A1111 v1.10.1 = Forge): ``cmd_opts``
+"""Fake of ``modules/shared.py`` with ``shared_items.Shared`` (A1111 v1.10.1@82a973c = Forge@dfdcbab): ``cmd_opts``
 (the command line), ``opts`` (settings, with the host's defaults for those its extra networks and
 Lora code read), ``OptionInfo`` / ``options_section``, and ``sd_model`` as a property that reads
 ``sd_models.model_data`` like the host's module-class trick. ``cmd_opts`` and ``opts`` are set up by

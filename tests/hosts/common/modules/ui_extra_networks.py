@@ -1,4 +1,4 @@
-"""Fake of ``modules/ui_extra_networks.py`` (A1111 v1.10.1; Forge adds VAE / SD-version fields
+"""Fake of ``modules/ui_extra_networks.py`` (A1111 v1.10.1@82a973c; Forge@dfdcbab adds VAE / SD-version fields
 that our items do not have). What a page's items must provide, read the way the host reads them:
 ``create_html`` lists the items (``list_items``), reads each one's user metadata, and renders the
 cards (``item["prompt"]``, ``["filename"]``, ``["name"]``, ``["local_preview"]`` required) and the

@@ -1,4 +1,4 @@
-"""Fake of ``modules/ui_extra_networks_user_metadata.py`` (A1111 v1.10.1 = Forge): the card
+"""Fake of ``modules/ui_extra_networks_user_metadata.py`` (A1111 v1.10.1@82a973c = Forge@dfdcbab): the card
 editor base class. ``create_ui`` lays out a hidden box (``gr.Box``: gradio 3 on A1111, Forge's
 shim maps it to ``gr.Group``) with the hidden name box and edit button the page's JS drives,
 ``create_editor`` the default fields and buttons; values come from ``page.items`` (``filename``,

@@ -1,4 +1,4 @@
-"""Fake of ``modules/util.py`` (A1111 v1.10.1; Forge adds unrelated helpers): ``walk_files`` and
+"""Fake of ``modules/util.py`` (A1111 v1.10.1@82a973c; Forge@dfdcbab adds unrelated helpers): ``walk_files`` and
 ``MassFileLister``, the Extra Networks pages' cache of folder listings: a folder is listed once,
 and a file that appears later stays unknown until ``reset()`` or ``update_file_entry``."""
 

@@ -1,4 +1,4 @@
-"""Fake of ``scripts/xyz_grid.py`` (A1111 v1.10.1; Forge adds axes such as "Distilled CFG Scale"):
+"""Fake of ``scripts/xyz_grid.py`` (A1111 v1.10.1@82a973c; Forge@dfdcbab adds axes such as "Distilled CFG Scale"):
 ``AxisOption`` (label, type, apply(p, x, xs), format_value, confirm, cost, choices, prepare), the
 module-level ``axis_options`` list the X/Y/Z script copies into its dropdowns when it builds its UI,
 and the ``Script`` subclass that makes the host list this file in ``scripts_data``. Left out: the

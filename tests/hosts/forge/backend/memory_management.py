@@ -1,4 +1,4 @@
-"""Fake of Forge's ``backend/memory_management.py``: ``get_torch_device`` (the CPU here, as with
+"""Fake of Forge@dfdcbab ``backend/memory_management.py``: ``get_torch_device`` (the CPU here, as with
 ``--always-cpu``) and ``free_memory(memory_required, device, keep_loaded=[], free_all=False)``,
 which unloads models until that much is free; here each request is kept in ``free_requests``."""
 

@@ -1,4 +1,4 @@
-"""Fake of Forge's ``modules/devices.py``: ``device`` is the memory manager's torch device."""
+"""Fake of Forge@dfdcbab ``modules/devices.py``: ``device`` is the memory manager's torch device."""
 
 import torch
 from backend import memory_management

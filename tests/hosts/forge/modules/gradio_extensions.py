@@ -1,4 +1,4 @@
-"""Fake of Forge's ``modules/gradio_extensions.py``: how Forge runs extension code written for
+"""Fake of Forge@dfdcbab ``modules/gradio_extensions.py``: how Forge runs extension code written for
 gradio 3 on its gradio 4.40.
 
 * every component and layout with events accepts ``tooltip=`` (kept as ``webui_tooltip``; gradio 4.40

@@ -1,4 +1,4 @@
-"""Fake of Forge's ``modules/processing.py``: the processing object ``p`` (the fields extra networks
+"""Fake of Forge@dfdcbab ``modules/processing.py``: the processing object ``p`` (the fields extra networks
 and our adapter read) and, from ``process_images_inner``, one batch's steps around extra networks:
 ``forge_objects`` reset from ``forge_objects_original``, the tags of the first prompt parsed,
 ``extra_networks.activate``, then ``forge_objects`` copied from

@@ -1,4 +1,4 @@
-"""Fake of Forge's ``modules/sd_models.py``: ``model_data`` (``get_sd_model`` / ``set_sd_model``;
+"""Fake of Forge@dfdcbab ``modules/sd_models.py``: ``model_data`` (``get_sd_model`` / ``set_sd_model``;
 unlike A1111 it has no ``lock``), a ``FakeInitialModel`` until a checkpoint is loaded, and
 ``read_metadata_from_safetensors``."""
 

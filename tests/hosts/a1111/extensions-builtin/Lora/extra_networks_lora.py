@@ -1,4 +1,4 @@
-"""Fake of A1111 v1.10.1 ``extensions-builtin/Lora/extra_networks_lora.py``: ``<lora:NAME:te:unet:dyn>``
+"""Fake of A1111 v1.10.1@82a973c ``extensions-builtin/Lora/extra_networks_lora.py``: ``<lora:NAME:te:unet:dyn>``
 (also ``te=``, ``unet=``, ``dyn=``) -> ``networks.load_networks``, which it calls on every
 activation (with ``[]`` when the prompt has no ``<lora>``), then "Lora hashes" in the infotext for
 every loaded network with a short hash and a ``mentioned_name``. Left out: ``sd_lora`` (the

@@ -1,4 +1,4 @@
-"""Fake of A1111 v1.10.1 ``extensions-builtin/Lora/network.py``: ``NetworkWeights`` (one layer's
+"""Fake of A1111 v1.10.1@82a973c ``extensions-builtin/Lora/network.py``: ``NetworkWeights`` (one layer's
 tensors by part name: ``lora_up.weight``, ``lora_down.weight``, ``alpha``), ``SdVersion``,
 ``NetworkOnDisk`` (a file in the Lora folder: metadata, alias from ``ss_output_name``, hash read
 lazily), ``Network`` (name, multipliers, ``dyn_dim``, ``modules`` by layer name) and

@@ -1,4 +1,4 @@
-"""Fake of A1111 v1.10.1 ``extensions-builtin/Lora/network_lora.py`` (with ``lyco_helpers``'
+"""Fake of A1111 v1.10.1@82a973c ``extensions-builtin/Lora/network_lora.py`` (with ``lyco_helpers``'
 ``rebuild_conventional``): ``ModuleTypeLora`` accepts a layer with ``lora_up.weight`` and
 ``lora_down.weight``; ``NetworkModuleLora`` copies each into a bias-free ``torch.nn.Linear`` cast
 to ``devices.dtype`` on the CPU, ``dim`` = the rank; ``calc_updown`` = up @ down (to ``dyn_dim``),

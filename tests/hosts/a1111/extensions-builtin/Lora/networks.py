@@ -1,4 +1,4 @@
-"""Fake of A1111 v1.10.1 ``extensions-builtin/Lora/networks.py``.
+"""Fake of A1111 v1.10.1@82a973c ``extensions-builtin/Lora/networks.py``.
 
 * ``assign_network_names_to_compvis_modules``: ``sd_model.network_layer_mapping``, every module of
   ``shared.sd_model.model`` by its dotted name with ``_`` (SDXL text encoders' embedders too), and

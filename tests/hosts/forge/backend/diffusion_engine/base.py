@@ -1,4 +1,4 @@
-"""Fake of Forge's ``backend/diffusion_engine/base.py``: ``ForgeObjects`` (unet, clip, vae,
+"""Fake of Forge@dfdcbab ``backend/diffusion_engine/base.py``: ``ForgeObjects`` (unet, clip, vae,
 clipvision; ``shallow_copy`` copies the references) and ``ForgeDiffusionEngine``, the loaded
 model: ``forge_objects`` (what sampling uses), ``forge_objects_original`` (as loaded),
 ``forge_objects_after_applying_lora`` (the Lora extension's result, which every sampling pass

@@ -1,4 +1,4 @@
-"""Fake of Forge's ``backend/patcher/base.py``: ``ModelPatcher``. ``clone()`` shares the model
+"""Fake of Forge@dfdcbab ``backend/patcher/base.py``: ``ModelPatcher``. ``clone()`` shares the model
 (and its ``LoraLoader``) and copies the patch tables; ``add_patches(filename=, patches=,
 strength_patch=, strength_model=, online_mode=)`` stores, under the identifier ``(filename,
 strength_patch, strength_model, online_mode)``, each patch whose key is a parameter of the model

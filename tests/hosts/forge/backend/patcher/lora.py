@@ -1,4 +1,4 @@
-"""Fake of Forge's ``backend/patcher/lora.py`` with the ComfyUI functions it calls
+"""Fake of Forge@dfdcbab ``backend/patcher/lora.py`` with the ComfyUI functions it calls
 (``packages_3rdparty/comfyui_lora_collection/lora.py``).
 
 * ``model_lora_keys_unet(model, key_map={})``: for every ``diffusion_model.X.weight`` of the

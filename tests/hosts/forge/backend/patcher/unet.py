@@ -1,4 +1,4 @@
-"""Fake of Forge's ``backend/patcher/unet.py``: ``UnetPatcher``, a ``ModelPatcher`` whose
+"""Fake of Forge@dfdcbab ``backend/patcher/unet.py``: ``UnetPatcher``, a ``ModelPatcher`` whose
 ``clone()`` also carries the ControlNet chain and the extra memory / model patchers of sampling."""
 
 import copy

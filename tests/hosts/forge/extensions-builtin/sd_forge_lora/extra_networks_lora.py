@@ -1,4 +1,4 @@
-"""Fake of Forge's ``extensions-builtin/sd_forge_lora/extra_networks_lora.py`` (the same as A1111's):
+"""Fake of Forge@dfdcbab ``extensions-builtin/sd_forge_lora/extra_networks_lora.py`` (the same as A1111's):
 ``<lora:NAME:te:unet:dyn>`` -> ``networks.load_networks``, called on every activation (with ``[]``
 when the prompt has no ``<lora>``), then "Lora hashes" in the infotext. Left out: ``sd_lora``."""
 

@@ -1,4 +1,4 @@
-"""Fake of Forge's ``extensions-builtin/sd_forge_lora/network.py``: ``NetworkOnDisk`` (a file in the
+"""Fake of Forge@dfdcbab ``extensions-builtin/sd_forge_lora/network.py``: ``NetworkOnDisk`` (a file in the
 Lora folder: metadata, alias from ``ss_output_name``, hash read lazily) and ``Network`` (a name and
 multipliers; Forge keeps no per-layer modules: LoRAs become UNet patcher patches). Left out: the
 SD-version detection's other architectures."""

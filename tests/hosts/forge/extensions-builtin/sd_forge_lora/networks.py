@@ -1,4 +1,4 @@
-"""Fake of Forge's ``extensions-builtin/sd_forge_lora/networks.py``.
+"""Fake of Forge@dfdcbab ``extensions-builtin/sd_forge_lora/networks.py``.
 
 ``load_networks(names, te, unet, dyn)`` (on every activation, ``[]`` without ``<lora>`` tags):
 returns at once without a model; **clears ``loaded_networks``** and lists the named files; when
