@@ -36,6 +36,7 @@ class ExtraNetworksPageHyperLoRA(ui_extra_networks.ExtraNetworksPage):
         item = {
             "name": name,
             "filename": str(path),
+            "shorthash": self._shorthash(name),  # the host's Tree view reads item["shorthash"]
             "preview": self.find_preview(stem),
             "description": self.find_description(stem),
             "search_terms": [self.search_terms_from_path(str(path))],
@@ -45,6 +46,14 @@ class ExtraNetworksPageHyperLoRA(ui_extra_networks.ExtraNetworksPage):
         }
         self.read_user_metadata(item)
         return item
+
+    def _shorthash(self, name: str) -> str | None:
+        """The identity's hash (12 hex digits), or None for a file that cannot be read (its card
+        still shows; the card editor says what is wrong)."""
+        try:
+            return self.service.identity(name).hash
+        except Exception:
+            return None
 
     def list_items(self):
         for index, name in enumerate(self.service.store.names()):

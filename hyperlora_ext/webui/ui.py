@@ -21,6 +21,7 @@ to copy.
 
 from __future__ import annotations
 
+import html
 from typing import Callable
 
 import gradio as gr
@@ -169,8 +170,8 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None, adetailer_box=N
             return put_tag(prompt, selected, w, b) if selected else prompt
 
         insert.click(on_insert, inputs=[prompt_box, identity, weight, base], outputs=[prompt_box])
-    else:  # no prompt box found (unknown host layout): show the tag to copy instead
-        insert.click(lambda s, w, b: f"<code>{format_tag(s, w, b)}</code>" if s else "",
+    else:  # no prompt box found (unknown host layout): show the tag to copy instead (escaped: it is HTML)
+        insert.click(lambda s, w, b: f"<code>{html.escape(format_tag(s, w, b))}</code>" if s else "",
                      inputs=[identity, weight, base], outputs=[manage_status])
 
     late_box = []  # ADetailer's box when it is created after the accordion

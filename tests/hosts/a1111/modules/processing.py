@@ -1,0 +1,64 @@
+"""Fake of A1111 v1.10.1@82a973c ``modules/processing.py``: the processing object ``p`` (the fields extra
+networks and our adapter read) and, from ``process_images_inner``, one batch's extra-network
+steps: the prompts of the batch, ``parse_extra_network_prompts`` (tags of the first prompt) and
+``extra_networks.activate``. ``sample`` stands for the UNet's forward, where the Lora extension
+merges ``loaded_networks`` into each layer it touches (``networks.network_apply_weights``).
+Left out: conditioning, sampling and hires fix."""
+
+from dataclasses import dataclass, field
+
+import torch
+
+from modules import extra_networks, shared
+
+
+@dataclass
+class StableDiffusionProcessing:
+    prompt: str = ""
+    negative_prompt: str = ""
+    batch_size: int = 1
+    disable_extra_networks: bool = False
+    all_prompts: list = None
+    prompts: list = None
+    seeds: list = field(default_factory=lambda: [1])
+    subseeds: list = field(default_factory=lambda: [1])
+    iteration: int = 0
+    is_hr_pass: bool = False
+    hr_prompts: list = field(default_factory=list)
+    hr_extra_network_data: dict = field(default_factory=dict)
+    extra_network_data: dict = None
+    extra_generation_params: dict = field(default_factory=dict)
+    comments: dict = field(default_factory=dict)
+    scripts: object = None
+
+    def __post_init__(self):
+        if self.all_prompts is None:
+            self.all_prompts = [self.prompt] * self.batch_size
+
+    @property
+    def sd_model(self):
+        return shared.sd_model
+
+    def comment(self, text):
+        self.comments[text] = 1
+
+    def parse_extra_network_prompts(self):
+        self.prompts, self.extra_network_data = extra_networks.parse_prompts(self.prompts)
+
+
+def activate_extra_networks(p, n=0):
+    """Batch ``n`` of ``process_images_inner`` up to the conditioning."""
+    p.iteration = n
+    p.prompts = p.all_prompts[n * p.batch_size:(n + 1) * p.batch_size]
+    p.parse_extra_network_prompts()
+    if not p.disable_extra_networks:
+        extra_networks.activate(p, p.extra_network_data)
+
+
+def sample(sd_model):
+    """The forward pass as far as the Lora extension sees it: each named layer applies the networks."""
+    import networks
+
+    for module in sd_model.network_layer_mapping.values():
+        if isinstance(module, (torch.nn.Linear, torch.nn.Conv2d)):  # the layer types whose forward it patches
+            networks.network_apply_weights(module)

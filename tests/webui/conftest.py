@@ -1,0 +1,231 @@
+"""Fixtures of the host adapter's tests: one fake WebUI (``tests/hosts``) per test.
+
+``a1111`` / ``forge`` (and ``webui``, both in turn) put that host's folders first on ``sys.path``,
+point its models folder at a per-test copy of the tiny real models (``tests/conftest.py``; the
+identities folder is the test's own), and hand the test a ``WebUI`` that starts the host the way its
+start-up does. Afterwards every module the host folders provided, and ``hyperlora_ext.webui.*``
+(which binds host modules when imported), leave ``sys.modules``, and Forge's gradio patches are
+undone, so the two hosts never mix. A test fails if the host reported an exception (the hosts
+only print those) that the test did not read with ``WebUI.reported()``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+# What both hosts set before gradio is imported: no telemetry, no fetching of messages at import.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+def _gradio_on_this_huggingface_hub() -> None:
+    """gradio 4.40 (Forge's pin) imports ``huggingface_hub.HfFolder``, which huggingface_hub 1.0
+    removed; transformers 5 needs huggingface_hub >= 1 (Forge itself pins huggingface-hub 0.26.2
+    and transformers 4.46.1). gradio uses it only to read a saved token for its OAuth login, which
+    these tests never use: give it the one name, answering "no token"."""
+    import huggingface_hub
+
+    if not hasattr(huggingface_hub, "HfFolder"):
+        class HfFolder:
+            @staticmethod
+            def get_token():
+                return None
+
+        huggingface_hub.HfFolder = HfFolder
+
+
+_gradio_on_this_huggingface_hub()
+
+from hyperlora_ext.model.locations import ENV_MODELS_DIR  # noqa: E402
+
+HOSTS = Path(__file__).resolve().parents[1] / "hosts"
+FOLDERS = {"a1111": ("a1111", "a1111/extensions-builtin/Lora"),
+           "forge": ("forge", "forge/extensions-builtin/sd_forge_lora")}
+HOST_MODULES = {"modules", "modules_forge", "backend", "network", "networks", "network_lora", "extra_networks_lora"}
+OURS = "hyperlora_ext.webui"
+XYZ_GRID = HOSTS / "common" / "scripts" / "xyz_grid.py"
+
+
+def _from_host(name: str) -> bool:
+    return name.split(".")[0] in HOST_MODULES or name == OURS or name.startswith(OURS + ".")
+
+
+def _forget_host_modules() -> None:
+    for name in [n for n in sys.modules if _from_host(n)]:
+        del sys.modules[name]
+    import hyperlora_ext
+
+    hyperlora_ext.__dict__.pop("webui", None)
+
+
+def _models_folder(shared_models: Path, folder: Path) -> Path:
+    """A WebUI models folder whose HyperLoRA files are the session's tiny models (linked) and whose
+    identities folder and Lora folder are this test's own."""
+    (folder / "hyper_lora").mkdir(parents=True)
+    for sub in ("hyper_lora", "clip_vit", "clip_processor"):
+        (folder / "hyper_lora" / sub).symlink_to(shared_models / "hyper_lora" / sub, target_is_directory=True)
+    (folder / "insightface").symlink_to(shared_models / "insightface", target_is_directory=True)
+    return folder
+
+
+class WebUI:
+    """One fake host, imported from its folder. ``extension()`` runs what loading the scripts does
+    (the Lora extension's script, the X/Y/Z script, then ours), ``load_model`` what loading a
+    checkpoint does, ``start()`` the UI start-up callbacks, ``generate`` one batch up to sampling."""
+
+    def __init__(self, name: str, models: Path) -> None:
+        self.name = name
+        self.models = models
+        self.lora_dir = models / "Lora"
+        self.modules = importlib.import_module("modules")
+        from modules import (
+            errors,
+            extra_networks,
+            paths,
+            processing,
+            script_callbacks,
+            scripts,
+            sd_models,
+            shared,
+            ui_extra_networks,
+        )
+
+        self.errors, self.extra_networks, self.processing = errors, extra_networks, processing
+        self.script_callbacks, self.scripts, self.sd_models, self.shared = script_callbacks, scripts, sd_models, shared
+        self.ui_extra_networks = ui_extra_networks
+        paths.models_path = str(models)
+        shared.cmd_opts.lora_dir = str(self.lora_dir)
+        self.networks = importlib.import_module("networks")
+        self.extra_networks_lora = importlib.import_module("extra_networks_lora")
+        self.ext = None
+
+    @property
+    def is_forge(self) -> bool:
+        return self.name == "forge"
+
+    def reported(self) -> list[tuple[str, BaseException | None]]:
+        """The exceptions the host caught and printed since the last call."""
+        found = list(self.errors.reported)
+        self.errors.reported.clear()
+        return found
+
+    def _lora_script(self) -> None:
+        """The Lora extension's ``scripts/lora_script.py``: its extra network is registered before the UI
+        is built (and, on A1111, layer names are assigned whenever a model loads)."""
+        networks, extra_networks = self.networks, self.extra_networks
+
+        def before_ui():
+            networks.extra_network_lora = self.extra_networks_lora.ExtraNetworkLora()
+            extra_networks.register_extra_network(networks.extra_network_lora)
+
+        self.script_callbacks.on_before_ui(before_ui)
+        if not self.is_forge:
+            self.script_callbacks.on_model_loaded(networks.assign_network_names_to_compvis_modules)
+
+    def extension(self):
+        """Load the scripts: the built-in Lora extension's, the X/Y/Z plot's, then ours (which creates
+        the ``Extension``, as ``scripts/hyperlora.py`` does)."""
+        self._lora_script()
+        self.scripts.load_scripts([str(XYZ_GRID)])
+        from hyperlora_ext.webui.host import Extension
+
+        self.ext = Extension()
+        return self.ext
+
+    def load_model(self, unet_seed: int = 0):
+        """A checkpoint load: the SDXL model object of this host around the tiny UNet."""
+        from tiny_sdxl import tiny_unet
+
+        unet = tiny_unet(unet_seed)
+        if self.is_forge:
+            from backend.diffusion_engine.base import sdxl
+
+            model = sdxl(unet)
+        else:
+            model = A1111SdxlModel(unet)
+        self.sd_models.model_data.set_sd_model(model)
+        self.script_callbacks.model_loaded_callback(model)
+        return model
+
+    def start(self, api: bool = False):
+        """Scripts, a model, then the UI start-up: settings, before-UI, app started (a FastAPI app)."""
+        from fastapi import FastAPI
+
+        ext = self.ext or self.extension()
+        if self.sd_models.model_data.get_sd_model() is None or not getattr(self.shared.sd_model, "is_sdxl", False):
+            self.load_model()
+        self.shared.cmd_opts.api = api
+        self.script_callbacks.ui_settings_callback()
+        self.script_callbacks.before_ui_callback()
+        self.app = FastAPI()
+        self.script_callbacks.app_started_callback(None, self.app)
+        return ext
+
+    def generate(self, prompt: str, sample: bool = True):
+        """One batch of ``process_images`` up to (and, with ``sample``, including) loading the LoRA
+        weights into the UNet; returns ``p``."""
+        p = self.processing.StableDiffusionProcessing(prompt=prompt)
+        self.processing.activate_extra_networks(p)
+        if sample:
+            self.processing.sample(self.shared.sd_model)
+        return p
+
+
+class A1111SdxlModel:
+    """What A1111's ``shared.sd_model`` is for SDXL, as far as the Lora extension reads it: ``is_sdxl``,
+    ``model`` (the UNet wrapper) and ``conditioner.embedders`` (no text encoders here)."""
+
+    def __init__(self, unet) -> None:
+        self.is_sdxl = True
+        self.model = unet
+        self.conditioner = type("Conditioner", (), {"embedders": []})()
+
+
+@pytest.fixture
+def host_models(models_dir, tmp_path) -> Path:
+    return _models_folder(Path(models_dir), tmp_path / "webui-models")
+
+
+def _webui(name: str, host_models: Path, monkeypatch) -> WebUI:
+    monkeypatch.delenv(ENV_MODELS_DIR, raising=False)
+    monkeypatch.syspath_prepend(str(HOSTS))  # tiny_sdxl
+    _forget_host_modules()
+    for folder in reversed(FOLDERS[name]):
+        monkeypatch.syspath_prepend(str(HOSTS / folder))
+    webui = WebUI(name, host_models)
+    if webui.is_forge:
+        importlib.import_module("modules.gradio_extensions")  # Forge's start-up applies its gradio shims
+    return webui
+
+
+def _teardown(webui: WebUI) -> None:
+    leftover = webui.reported()
+    if webui.is_forge and "modules.gradio_extensions" in sys.modules:
+        sys.modules["modules.gradio_extensions"].undo()
+    _forget_host_modules()
+    assert not leftover, f"the host caught and printed exceptions: {leftover}"
+
+
+@pytest.fixture
+def a1111(host_models, monkeypatch):
+    webui = _webui("a1111", host_models, monkeypatch)
+    yield webui
+    _teardown(webui)
+
+
+@pytest.fixture
+def forge(host_models, monkeypatch):
+    webui = _webui("forge", host_models, monkeypatch)
+    yield webui
+    _teardown(webui)
+
+
+@pytest.fixture(params=["a1111", "forge"])
+def webui(request, host_models, monkeypatch):
+    webui = _webui(request.param, host_models, monkeypatch)
+    yield webui
+    _teardown(webui)
