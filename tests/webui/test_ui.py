@@ -22,7 +22,7 @@ def _build(forge, ext, with_prompt_box=True):
         warnings.simplefilter("error", GradioDeprecationWarning)  # an argument gradio 4 does not know
         with gr.Blocks() as demo:
             prompt = gr.Textbox(elem_id="txt2img_prompt") if with_prompt_box else None
-            returned = build_accordion(ext.panel, "txt2img", prompt)
+            returned, _ = build_accordion(ext.panel, "txt2img", prompt)
     return demo, prompt, returned
 
 
