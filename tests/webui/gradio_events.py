@@ -9,9 +9,11 @@ def by_elem_id(demo, elem_id: str):
     return block
 
 
-def event(demo, component, name: str = "click"):
-    """The function ``component``'s ``name`` event runs (exactly one)."""
-    [fn] = [f for f in demo.fns.values() if (component._id, name) in f.targets]
+def event(demo, component, name: str = "click", output=None):
+    """The function ``component``'s ``name`` event runs (exactly one; with ``output``, the one that
+    updates that component)."""
+    [fn] = [f for f in demo.fns.values() if (component._id, name) in f.targets
+            and (output is None or any(o._id == output._id for o in f.outputs))]
     return fn
 
 

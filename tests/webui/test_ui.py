@@ -90,11 +90,11 @@ def test_without_a_prompt_box_insert_shows_the_tag(forge):
 def test_refresh_and_the_tab_read_the_folder_again(panel_ui):
     ext, demo, prompt, (enabled, identity, weight, base), control = panel_ui
     ext.service.create_identity(ALICE, "alice", "tiny_id")  # in another tab
-    identity_update, variant_update = event(demo, control("refresh")).fn(None)
+    identity_update, variant_update = event(demo, control("refresh"), output=identity).fn(None)
     assert identity_update["choices"] == ["alice"] and identity_update["value"] == "alice"
     assert variant_update["choices"] == ["tiny_base", "tiny_id"]
     ext.service.rename("alice", "anika")
-    tab = event(demo, by_elem_id(demo, "hyperlora_txt2img_tab_use"), "select")
+    tab = event(demo, by_elem_id(demo, "hyperlora_txt2img_tab_use"), "select", output=identity)
     assert tab.fn("alice") == {"__type__": "update", "choices": ["anika"], "value": "anika"}
     faces, status = event(demo, identity, "input").fn("anika")
     assert len(faces) == 2 and "tiny_id" in status
