@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+from people import ALICE
 
 from hyperlora_ext.app.panel import HostHooks, Panel
 from hyperlora_ext.app.service import HyperLoRAService, ServiceConfig
@@ -24,3 +25,9 @@ def service(models_dir, tmp_path) -> HyperLoRAService:
 @pytest.fixture
 def panel(service, tmp_path) -> Panel:
     return Panel(service, HostHooks(lora_dir=lambda: tmp_path / "Lora", lora_saved=lambda p: None))
+
+
+@pytest.fixture
+def alice(service):
+    """Identity ``alice`` of the tiny model, from two photos named a1.png and a2.png."""
+    return service.create_identity(ALICE, "alice", "tiny_id", image_names=["a1.png", "a2.png"]).identity

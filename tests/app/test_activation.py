@@ -3,7 +3,6 @@
 from dataclasses import dataclass
 
 import pytest
-from face_pack import face_image
 from host_shapes import Params, Processing
 
 import hyperlora_ext
@@ -15,13 +14,6 @@ from hyperlora_ext.app.activation import (
     script_tag,
 )
 from hyperlora_ext.app.service import HyperLoRAService, ServiceConfig
-
-ALICE = [face_image(feature=(170, 110, 90), seed=s) for s in (1, 2)]
-
-
-@pytest.fixture
-def alice(service):
-    return service.create_identity(ALICE, "alice", "tiny_id", image_names=["a1.png", "a2.png"]).identity
 
 
 def test_activation_adds_trigger_words_and_infotext(service, alice):

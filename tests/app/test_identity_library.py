@@ -20,11 +20,6 @@ def png(img: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-@pytest.fixture
-def alice(service):
-    return service.create_identity(ALICE, "alice", "tiny_id", image_names=["a1.png", "a2.png"]).identity
-
-
 def test_create_identity_stores_file_and_preview(service, alice):
     store = service.store
     assert store.names() == ["alice"]

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from face_pack import face_image
+from people import ALICE
 from safetensors import safe_open
 
 from hyperlora_ext.app.service import HyperLoRAService, ServiceConfig
@@ -10,13 +10,6 @@ from hyperlora_ext.app.tags import (
     Applied,
     TagRequest,
 )
-
-ALICE = [face_image(feature=(170, 110, 90), seed=s) for s in (1, 2)]
-
-
-@pytest.fixture
-def alice(service):
-    return service.create_identity(ALICE, "alice", "tiny_id", image_names=["a1.png", "a2.png"]).identity
 
 
 def test_lora_weights_equal_the_saved_file(service, alice, tmp_path):

@@ -1,20 +1,13 @@
 """``ModelManager``: which checkpoint made an identity, missing files, cached inspections."""
 
 import pytest
-from face_pack import face_image
+from people import ALICE
 
 from hyperlora_ext import HyperLoRAError
 from hyperlora_ext.app.service import HyperLoRAService, ServiceConfig
 from hyperlora_ext.app.tags import (
     TagRequest,
 )
-
-ALICE = [face_image(feature=(170, 110, 90), seed=s) for s in (1, 2)]
-
-
-@pytest.fixture
-def alice(service):
-    return service.create_identity(ALICE, "alice", "tiny_id", image_names=["a1.png", "a2.png"]).identity
 
 
 def test_identity_from_other_weights_is_refused(service, alice, tmp_path, models_dir):
