@@ -1,5 +1,8 @@
 """``ModelManager``: which checkpoint made an identity, missing files, cached inspections."""
 
+import os
+import shutil
+
 import pytest
 from people import ALICE
 
@@ -24,3 +27,23 @@ def test_missing_models_without_download_list_the_files(tmp_path):
     with pytest.raises(HyperLoRAError, match="missing"):
         svc.create_identity(ALICE, "alice")
     assert svc.store.names() == []
+
+
+def test_inspections_are_cached_until_a_file_changes(service, alice, tmp_path):
+    """Finding the model of an identity per generated image reads no weights: the checkpoint's
+    inspection (which hashes samples of every weight file) is kept until a file of it changes."""
+    models = service.models
+    first = models.inspect("tiny_id")
+    assert models.inspect("tiny_id") is first and models.model_for(alice) is models.model_for(alice)
+    copy = models.locations.hyper_lora / "tiny_copy"
+    shutil.copytree(models.locations.variant_dir("tiny_id"), copy)
+    try:
+        spec = models.inspect("tiny_copy")
+        assert models.inspect("tiny_copy") is spec
+        json_file = copy / "hyper_lora_modules.json"
+        stat = json_file.stat()
+        os.utime(json_file, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # replaced on disk
+        again = models.inspect("tiny_copy")
+        assert again is not spec and again.fingerprint == spec.fingerprint
+    finally:
+        shutil.rmtree(copy)
