@@ -40,7 +40,8 @@ class HyperLoRAScript(scripts.Script):
         from hyperlora_ext.webui.ui import build_accordion
 
         tab = "img2img" if is_img2img else "txt2img"
-        return build_accordion(extension.panel, tab, self.prompt_boxes.get(f"{tab}_prompt"))
+        return build_accordion(extension.panel, tab, self.prompt_boxes.get(f"{tab}_prompt"),
+                               open_by_default=extension.open_accordion())
 
     def process(self, p, *args):
         try:

@@ -29,8 +29,9 @@ def _choice(names: list[str], wanted: str | None) -> str | None:
     return names[0] if names else None
 
 
-def build_accordion(panel: Panel, tabname: str, prompt_box=None) -> list:
-    """Lay out the accordion for ``tabname`` (txt2img / img2img) and wire its buttons."""
+def build_accordion(panel: Panel, tabname: str, prompt_box=None, open_by_default: bool = False) -> list:
+    """Lay out the accordion for ``tabname`` (txt2img / img2img) and wire its buttons. It starts closed
+    (one line above the Script dropdown) unless ``open_by_default`` (setting hyperlora_open_accordion)."""
     service = panel.service
     names = panel.names()
     variants = service.variants()
@@ -39,7 +40,7 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None) -> list:
     def tip(key: str) -> dict:
         return {"elem_id": f"{eid}_{key}", "tooltip": HELP[key]}
 
-    with gr.Accordion("HyperLoRA", open=False, elem_id=eid):
+    with gr.Accordion("HyperLoRA", open=bool(open_by_default), elem_id=eid):
         with gr.Tabs(elem_id=f"{eid}_tabs"):
             with gr.Tab("Create", elem_id=f"{eid}_tab_create"):
                 gr.Markdown(INTRO_CREATE, elem_classes=["hyperlora-help"])
@@ -62,7 +63,8 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None) -> list:
                                                min_width=200, **tip("drop_flagged"))
                     overwrite = gr.Checkbox(value=False, label="Replace an identity of the same name", min_width=200,
                                             **tip("overwrite"))
-                create = gr.Button("Create", variant="primary", **tip("create"))
+                # secondary, like the hosts' other extension actions: the page's one primary button stays Generate
+                create = gr.Button("Create", variant="secondary", **tip("create"))
                 status = gr.HTML(elem_id=f"{eid}_status")
 
             with gr.Tab("Use & manage", elem_id=f"{eid}_tab_use") as use_tab:
