@@ -48,9 +48,16 @@ def panel_is_open(page, eid: str = EID) -> bool:
 
 
 def open_panel(page, eid: str = EID) -> None:
-    """Open the accordion ``eid`` unless it is open already (a click on its label toggles it)."""
+    """Show the accordion ``eid`` (``#hyperlora_txt2img``: the txt2img tab, its Generation page) and open it unless
+    it is open already (a click on its label toggles it)."""
+    label = page.locator(f"{eid} .label-wrap").first
+    tab = eid.rsplit("_", 1)[-1]
+    if not label.is_visible():
+        tab_button(page, "#tabs", tab).click()
+    if not label.is_visible():  # an Extra Networks page is shown instead of the generation settings
+        tab_button(page, f"#{tab}_extra_tabs", "Generation").click()
     if not panel_is_open(page, eid):
-        page.locator(f"{eid} .label-wrap").first.click()
+        label.click()
     expect(page.locator(f"{eid}_tabs").first).to_be_visible()
 
 
