@@ -1,22 +1,41 @@
 // HyperLoRA (sd-webui-hyperlora): autocomplete of <hyperlora:NAME:weight> in the prompt boxes.
 //
-// Typing "<hyperlora:" (then any part of a name) in a prompt box (txt2img, img2img, hires fix: the
-// boxes the WebUI's own Ctrl+Up/Down works in) lists the stored identities; Up/Down pick, Enter or
-// Tab (or a click) inserts "NAME:0.85>", Escape closes. Names come from GET ./hyperlora/ui/names
-// (mounted with or without --api). Ctrl+Up/Down on a <hyperlora:NAME:w> tag is the WebUI's own
-// edit-attention.js: it treats <...:w> like <lora:...:w> (step: "Precision for <extra networks:0.9>").
+// Typing "<hyperlora:" (then any part of a name) in a positive prompt box (txt2img, img2img, hires fix and
+// other extensions' prompt boxes that the WebUI's own Ctrl+Up/Down works in, ADetailer's included; never a
+// negative prompt) lists the stored identities; Up/Down or the mouse wheel browse a long list, Enter or Tab
+// (or a click) inserts "NAME:0.85>", Escape closes. Names come from GET ./hyperlora/ui/names (mounted with or
+// without --api). Ctrl+Up/Down on a <hyperlora:NAME:w> tag is the WebUI's own edit-attention.js: it treats
+// <...:w> like <lora:...:w> (step: "Precision for <extra networks:0.9>").
 (function() {
     "use strict";
 
     const NAMES_URL = "./hyperlora/ui/names";
+    // the hosts' prompt boxes: the selector of their edit-attention.js
     const PROMPTS = "*:is([id*='_toprow'] [id*='_prompt'], .prompt) textarea";
+    // the id of a prompt box says whether it is negative: txt2img_neg_prompt, hires_neg_prompt,
+    // ADetailer's script_txt2img_adetailer_ad_negative_prompt
+    const NEGATIVE_ID = /neg/i;
     const TAG_BEFORE_CARET = /<hyperlora:([^:<>\n]*)$/i;
-    const MAX_ITEMS = 20;
+    const MAX_ITEMS = 500; // the popup scrolls; a prefix narrows it
     const FRESH_MS = 3000;
 
     const HELP_URL = "./hyperlora/ui/help";
     // ids of the panel (hyperlora_txt2img_KEY) and of the card editor (txt2img_hyperlora_edit_user_metadata_KEY)
     const HELP_ID = /^(?:hyperlora_(?:txt2img|img2img)|(?:txt2img|img2img)_hyperlora_edit_user_metadata)_(\w+)$/;
+    const HELP_ELEMENTS = ["hyperlora_txt2img_", "hyperlora_img2img_", "txt2img_hyperlora_edit_user_metadata_",
+        "img2img_hyperlora_edit_user_metadata_"].map((prefix) => `[id^='${prefix}']`).join(", ");
+
+    // The WebUI's root (script.js); its elements live there, not always in `document` itself.
+    function root() {
+        return typeof gradioApp === "function" ? gradioApp() : document;
+    }
+
+    // A prompt box whose tags are applied: a host prompt box that is not a negative prompt.
+    function isPositivePrompt(el) {
+        if (!(el instanceof HTMLTextAreaElement) || !el.matches(PROMPTS)) return false;
+        const box = el.closest("[id*='prompt']");
+        return !(box && NEGATIVE_ID.test(box.id));
+    }
 
     let cache = {names: [], weight: 0.85, at: 0};
     let swallowNewline = false; // the Enter that accepted a suggestion must not also break the line
@@ -67,7 +86,9 @@
             popup.id = "hyperlora_suggestions";
             popup.className = "hyperlora-suggestions";
             popup.setAttribute("role", "listbox");
-            document.body.appendChild(popup);
+            popup.addEventListener("mousedown", (e) => e.preventDefault()); // its scrollbar keeps the caret
+            const app = root();
+            (app === document ? document.body : app).appendChild(popup);
         }
         popup.replaceChildren();
         state.items.forEach((name, i) => {
@@ -86,13 +107,21 @@
         hint.className = "hyperlora-suggestions-hint";
         hint.textContent = "HyperLoRA · ↑↓ pick · Enter insert · Esc close";
         popup.appendChild(hint);
-        const box = state.target.getBoundingClientRect();
-        popup.style.left = `${Math.max(0, box.left)}px`;
-        popup.style.top = `${box.bottom + 2}px`;
-        popup.style.maxWidth = `${Math.max(160, box.width)}px`;
         popup.style.display = "block";
+        place();
         const selected = popup.querySelector(".selected");
         if (selected) selected.scrollIntoView({block: "nearest"});
+    }
+
+    // Under the prompt box (above it when there is no room below); only moves the popup, so its own
+    // scroll position (mouse wheel) is kept.
+    function place() {
+        const box = state.target.getBoundingClientRect();
+        popup.style.left = `${Math.max(0, box.left)}px`;
+        popup.style.maxWidth = `${Math.max(160, box.width)}px`;
+        const height = popup.offsetHeight;
+        const above = box.bottom + 2 + height > window.innerHeight && box.top - 2 - height >= 0;
+        popup.style.top = `${above ? box.top - 2 - height : box.bottom + 2}px`;
     }
 
     function accept(index) {
@@ -123,7 +152,7 @@
         }
         loadNames(q.prefix === "").then(() => {
             const now = query(target);
-            if (!now || document.activeElement !== target) return;
+            if (!now || (root().activeElement || document.activeElement) !== target) return;
             const items = matching(cache.names, now.prefix);
             if (!items.length) {
                 hide();
@@ -135,12 +164,11 @@
         });
     }
 
-    document.addEventListener("input", (e) => {
-        const target = e.target;
-        if (target instanceof HTMLTextAreaElement && target.matches(PROMPTS)) suggest(target);
-    }, true);
+    function onInput(e) {
+        if (isPositivePrompt(e.target)) suggest(e.target);
+    }
 
-    document.addEventListener("keydown", (e) => {
+    function onKeyDown(e) {
         if (!state || e.target !== state.target) return;
         if (e.ctrlKey || e.metaKey || e.altKey) {
             hide(); // Ctrl+Up/Down and friends belong to the WebUI
@@ -159,24 +187,45 @@
         }
         e.preventDefault();
         e.stopPropagation();
-    }, true);
+    }
 
-    document.addEventListener("beforeinput", (e) => {
+    function onBeforeInput(e) {
         if (swallowNewline && (e.inputType === "insertLineBreak" || e.inputType === "insertParagraph")) {
             e.preventDefault();
         }
-    }, true);
+    }
+
+    function onFocusOut(e) {
+        if (state && e.target === state.target) hide();
+    }
+
+    // The page (or a panel) scrolled: follow the prompt box. The popup's own scrolling (wheel) is left alone.
+    function onScroll(e) {
+        if (state && popup && !popup.contains(e.target)) place();
+    }
+
+    function listen() {
+        const app = root();
+        app.addEventListener("input", onInput, true);
+        app.addEventListener("keydown", onKeyDown, true);
+        app.addEventListener("beforeinput", onBeforeInput, true);
+        app.addEventListener("focusout", onFocusOut, true);
+        window.addEventListener("scroll", onScroll, true); // the page's own scrolling is not inside the app
+        window.addEventListener("resize", hide);
+    }
 
     // Hover help: the hosts set a component's tooltip= as its title (hints.js), except where their
     // gradio drops it (Forge, gradio 4): fill in the titles that are missing. Gradio 4 mounts a tab's
-    // controls only when the tab is first shown, so this runs again on every UI update (onUiUpdate).
+    // controls only when the tab is first shown, so this runs again after UI updates (onAfterUiUpdate:
+    // once per burst of changes), and only over the panel's and the card editor's own elements.
     let help = null;
 
     function applyHelp() {
         if (!help) return;
-        document.querySelectorAll("[id*='hyperlora']").forEach((el) => {
+        root().querySelectorAll(HELP_ELEMENTS).forEach((el) => {
+            if (el.title) return;
             const m = el.id.match(HELP_ID);
-            if (m && help[m[1]] && !el.title) el.title = help[m[1]];
+            if (m && help[m[1]]) el.title = help[m[1]];
         });
     }
 
@@ -192,15 +241,20 @@
             .catch(() => {});
     }
 
-    if (typeof onUiLoaded === "function") onUiLoaded(loadHelp);
-    else window.addEventListener("load", loadHelp);
-    if (typeof onUiUpdate === "function") onUiUpdate(applyHelp);
+    function start() {
+        listen();
+        loadHelp();
+    }
 
-    document.addEventListener("focusout", (e) => {
-        if (state && e.target === state.target) hide();
-    }, true);
-    window.addEventListener("resize", hide);
-    document.addEventListener("scroll", () => {
-        if (state) render();
-    }, true);
+    if (typeof onUiLoaded === "function") onUiLoaded(start);
+    else window.addEventListener("load", start);
+    if (typeof onAfterUiUpdate === "function") {
+        onAfterUiUpdate(applyHelp);
+    } else if (typeof onUiUpdate === "function") { // older hosts: debounce it here
+        let timer = null;
+        onUiUpdate(() => {
+            clearTimeout(timer);
+            timer = setTimeout(applyHelp, 200);
+        });
+    }
 })();

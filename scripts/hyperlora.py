@@ -52,7 +52,7 @@ class HyperLoRAScript(scripts.Script):
 
         tab = "img2img" if is_img2img else "txt2img"
         controls, self.wire_adetailer = build_accordion(extension.panel, tab, self.prompt_boxes.get(f"{tab}_prompt"),
-                                                        self.adetailer_box)
+                                                        self.adetailer_box, open_by_default=extension.open_accordion())
         return controls
 
     def process(self, p, *args):

@@ -20,7 +20,8 @@ OFFLOAD_CHOICES = {"Auto (offload on GPUs under 16 GB)": "auto", "Keep on GPU": 
 
 @dataclass(frozen=True)
 class Option:
-    """One setting: ``kind`` is textbox, slider, checkbox or radio; ``args`` go to the component."""
+    """One setting: ``kind`` is textbox, slider, checkbox or radio; ``args`` go to the component;
+    ``reload_ui``: read when the page is built, so a change shows after Settings -> Reload UI."""
 
     key: str
     default: object
@@ -28,6 +29,7 @@ class Option:
     kind: str
     args: dict = field(default_factory=dict)
     info: str = ""
+    reload_ui: bool = False
 
 
 OPTIONS = [
@@ -50,6 +52,8 @@ OPTIONS = [
     Option("hyperlora_providers", "", "ONNX Runtime providers for face analysis", "textbox",
            info="comma-separated, e.g. CUDAExecutionProvider,CPUExecutionProvider; empty: CUDA when "
                 "available, else CPU"),
+    Option("hyperlora_open_accordion", False, "Open the HyperLoRA panel in txt2img and img2img when the page loads",
+           "checkbox", info="off: it starts closed, one line above the Script dropdown", reload_ui=True),
     Option("hyperlora_allow_download", True, "Download missing HyperLoRA model files on first use", "checkbox",
            info="from the Hugging Face hub; off: a message lists the files to place by hand"),
 ]
@@ -58,6 +62,11 @@ OPTIONS = [
 def option_value(opts, key: str):
     default = next(o.default for o in OPTIONS if o.key == key)
     return getattr(opts, key, default) if opts is not None else default
+
+
+def open_accordion(opts) -> bool:
+    """Whether the HyperLoRA accordion starts open (setting ``hyperlora_open_accordion``, default closed)."""
+    return bool(option_value(opts, "hyperlora_open_accordion"))
 
 
 def models_dir(opts, cmd_opts, webui_models_dir: str | os.PathLike) -> Path:

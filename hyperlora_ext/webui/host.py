@@ -20,7 +20,7 @@ from modules import script_callbacks, shared
 from ..app.infotext_paste import point_tags_at_renamed
 from ..app.panel import HostHooks, Panel
 from ..app.service import HyperLoRAService, ServiceConfig
-from ..app.settings import OPTIONS, SECTION, service_config
+from ..app.settings import OPTIONS, SECTION, open_accordion, service_config
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,10 @@ class Extension:
                       "still creates identities and saves LoRA files.", "sd_forge_lora" if self.forge else "Lora", exc)
             return None
 
+    def open_accordion(self) -> bool:
+        """Read when the page is built (A1111 and Forge load config.json before the scripts' UI)."""
+        return open_accordion(shared.opts)
+
     def config(self) -> ServiceConfig:
         return service_config(shared.opts, shared.cmd_opts, _webui_models_dir(), _device())
 
@@ -106,6 +110,8 @@ class Extension:
                                      section=SECTION)
             if option.info:
                 info = info.info(option.info)
+            if option.reload_ui:
+                info = info.needs_reload_ui()
             shared.opts.add_option(option.key, info)
 
     def before_ui(self) -> None:

@@ -39,12 +39,13 @@ def _choice(names: list[str], wanted: str | None) -> str | None:
     return names[0] if names else None
 
 
-def build_accordion(panel: Panel, tabname: str, prompt_box=None, adetailer_box=None
+def build_accordion(panel: Panel, tabname: str, prompt_box=None, adetailer_box=None, open_by_default: bool = False
                     ) -> tuple[list, Callable | None]:
     """Lay out the accordion for ``tabname`` (txt2img / img2img) and wire its buttons; ``prompt_box``
     and ``adetailer_box``: the tab's prompt and ADetailer's first prompt, when they exist already.
-    Returns the Script's components and, when ``adetailer_box`` is None, a function to call with
-    ADetailer's box if it is created later."""
+    It starts closed (one line above the Script dropdown) unless ``open_by_default`` (setting
+    hyperlora_open_accordion). Returns the Script's components and, when ``adetailer_box`` is None, a
+    function to call with ADetailer's box if it is created later."""
     service = panel.service
     names = panel.names()
     variants = service.variants()
@@ -53,7 +54,7 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None, adetailer_box=N
     def tip(key: str) -> dict:
         return {"elem_id": f"{eid}_{key}", "tooltip": HELP[key]}
 
-    with gr.Accordion("HyperLoRA", open=False, elem_id=eid):
+    with gr.Accordion("HyperLoRA", open=bool(open_by_default), elem_id=eid):
         with gr.Tabs(elem_id=f"{eid}_tabs"):
             with gr.Tab("Create", elem_id=f"{eid}_tab_create"):
                 gr.Markdown(INTRO_CREATE, elem_classes=["hyperlora-help"])
@@ -76,7 +77,8 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None, adetailer_box=N
                                                min_width=200, **tip("drop_flagged"))
                     overwrite = gr.Checkbox(value=False, label="Replace an identity of the same name", min_width=200,
                                             **tip("overwrite"))
-                create = gr.Button("Create", variant="primary", **tip("create"))
+                # secondary, like the hosts' other extension actions: the page's one primary button stays Generate
+                create = gr.Button("Create", variant="secondary", **tip("create"))
                 status = gr.HTML(elem_id=f"{eid}_status")
 
             with gr.Tab("Use & manage", elem_id=f"{eid}_tab_use") as use_tab:

@@ -41,6 +41,26 @@ def tab_button(page, container: str, label: str):
     return page.locator(f"{container} > .tab-nav > button").filter(has_text=label_re)
 
 
+def panel_is_open(page, eid: str = EID) -> bool:
+    """Whether the accordion ``eid`` shows its content (its tabs are visible; a closed gradio accordion hides
+    them with display: none; the tab that holds it must be shown)."""
+    return page.locator(f"{eid}_tabs").first.is_visible()
+
+
+def open_panel(page, eid: str = EID) -> None:
+    """Show the accordion ``eid`` (``#hyperlora_txt2img``: the txt2img tab, its Generation page) and open it unless
+    it is open already (a click on its label toggles it)."""
+    label = page.locator(f"{eid} .label-wrap").first
+    tab = eid.rsplit("_", 1)[-1]
+    if not label.is_visible():
+        tab_button(page, "#tabs", tab).click()
+    if not label.is_visible():  # an Extra Networks page is shown instead of the generation settings
+        tab_button(page, f"#{tab}_extra_tabs", "Generation").click()
+    if not panel_is_open(page, eid):
+        label.click()
+    expect(page.locator(f"{eid}_tabs").first).to_be_visible()
+
+
 def screenshots(tmp_path_factory) -> Path:
     folder = Path(os.environ.get("HYPERLORA_E2E_SCREENSHOTS") or tmp_path_factory.mktemp("screens"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -48,9 +68,9 @@ def screenshots(tmp_path_factory) -> Path:
 
 
 @contextmanager
-def webui_page(url: str, viewport: dict | None = None) -> Iterator:
-    """A page on the WebUI with the HyperLoRA accordion (txt2img) open. Fails when any of the host's own
-    ``/file=`` scripts is refused: without them the page only half works."""
+def webui_page(url: str, viewport: dict | None = None, open_txt2img_panel: bool = True) -> Iterator:
+    """A page on the WebUI, with the HyperLoRA accordion (txt2img) opened unless ``open_txt2img_panel`` is false.
+    Fails when any of the host's own ``/file=`` scripts is refused: without them the page only half works."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM}")
     with sync_api.sync_playwright() as pw:
@@ -63,7 +83,8 @@ def webui_page(url: str, viewport: dict | None = None) -> Iterator:
         pg.goto(url, timeout=LONG)
         pg.wait_for_selector(f"{EID} .label-wrap", timeout=LONG)
         assert not refused, refused[:5]
-        pg.click(f"{EID} .label-wrap")
+        if open_txt2img_panel:
+            open_panel(pg)
         try:
             yield pg
         finally:
