@@ -289,6 +289,34 @@ def test_no_suggestions_in_negative_prompts(webui, page):
     tab_button(page, "#tabs", "txt2img").click()
 
 
+def test_insert_for_adetailer_writes_one_part_per_face(webui, page):
+    """*Use & manage* -> *Insert for ADetailer*: the identities picked, in order, as ADetailer's per-face prompt,
+    written into ADetailer's own first prompt box (another extension's component on the real page)."""
+    if not os.environ.get("HYPERLORA_E2E_ADETAILER"):
+        pytest.skip("set HYPERLORA_E2E_ADETAILER to an ADetailer checkout")
+    api_create(webui, "ad_left", 60, seeds=(6,))
+    api_create(webui, "ad_right", -60, seeds=(7,))
+    tab_button(page, "#tabs", "txt2img").click()
+    tab_button(page, "#txt2img_extra_tabs", "Generation").click()
+    ad = "#script_txt2img_adetailer"
+    box = page.locator(f"{ad}_ad_prompt textarea").first
+    if not box.is_visible():
+        page.locator(f"{ad}_ad_main_accordion .label-wrap").first.click()
+    box.fill("")
+    open_panel(page)
+    tab_button(page, f"{EID}_tabs", "Use & manage").click()
+    page.click(f"{EID}_refresh")
+    picker = page.locator(f"{EID}_per_face input").first
+    for name in ("ad_left", "ad_right"):
+        picker.click()
+        picker.fill(name)
+        picker.press("Enter")
+    page.click(f"{EID}_for_adetailer")
+    expect(box).to_have_value("<hyperlora:ad_left:0.85> photo of a face [SEP] "
+                              "<hyperlora:ad_right:0.85> photo of a face")
+    expect(status(page, f"{EID}_manage_status")).to_contain_text("Wrote one part per face into ADetailer's prompt")
+
+
 def test_panel_fits_the_narrow_img2img_column(webui, page, shots):
     page.set_viewport_size({"width": 1280, "height": 1400})
     tab_button(page, "#tabs", "img2img").click()
