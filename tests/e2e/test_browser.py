@@ -159,17 +159,22 @@ def test_use_tab_inserts_saves_and_mixes(webui, page, shots):
     page.locator(EID).first.screenshot(path=str(shots / f"panel-use-{webui.host}.png"))
 
 
-def test_card_editor_renames_saves_and_deletes(webui, page, shots):
-    api_create(webui, "fern", 80, seeds=(3,))
+def open_card_editor(page, name: str):
+    """The HyperLoRA Extra Networks page of txt2img, its cards read again (what the page's refresh icon does:
+    click the host's hidden refresh button), and the card editor of identity ``name``."""
     tab_button(page, "#txt2img_extra_tabs", "HyperLoRA").click()
-    # what the page's refresh icon does: click the host's hidden refresh button
     page.evaluate("document.getElementById('txt2img_hyperlora_extra_refresh_internal')"
                   ".dispatchEvent(new Event('click'))")
-    card = page.locator('#txt2img_hyperlora_cards .card[data-name="fern"]')
+    card = page.locator(f'#txt2img_hyperlora_cards .card[data-name="{name}"]')
     expect(card).to_be_visible(timeout=LONG)
     card.hover()
     card.locator(".edit-button").click()
-    editor = page.locator(EDITOR)
+    return page.locator(EDITOR)
+
+
+def test_card_editor_renames_saves_and_deletes(webui, page, shots):
+    api_create(webui, "fern", 80, seeds=(3,))
+    editor = open_card_editor(page, "fern")
     expect(editor).to_be_visible()
     expect(editor).to_contain_text("Identity hash:")
     expect(field(page, f"{EDITOR}_new_name")).to_have_value("fern")
@@ -393,14 +398,7 @@ def test_docs_images(webui, page, tmp_path):
     sizes["panel-use.png"] = docs_images.save_png(page.locator(EID).first.screenshot(), out / "panel-use.png")
     tab_button(page, f"{EID}_tabs", "Create").click()
 
-    tab_button(page, "#txt2img_extra_tabs", "HyperLoRA").click()
-    page.evaluate("document.getElementById('txt2img_hyperlora_extra_refresh_internal')"
-                  ".dispatchEvent(new Event('click'))")
-    card = page.locator('#txt2img_hyperlora_cards .card[data-name="astronaut"]')
-    expect(card).to_be_visible(timeout=LONG)
-    card.hover()
-    card.locator(".edit-button").click()
-    editor = page.locator(EDITOR)
+    editor = open_card_editor(page, "astronaut")
     expect(editor).to_contain_text("Identity hash:")
     expect(field(page, f"{EDITOR}_new_name")).to_have_value("astronaut")
     field(page, f"{EDITOR}_lora_name").fill("")  # what the card editor test typed
