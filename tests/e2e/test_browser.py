@@ -299,8 +299,8 @@ def test_insert_for_adetailer_writes_one_part_per_face(webui, page):
     written into ADetailer's own first prompt box (another extension's component on the real page)."""
     if not os.environ.get("HYPERLORA_E2E_ADETAILER"):
         pytest.skip("set HYPERLORA_E2E_ADETAILER to an ADetailer checkout")
-    api_create(webui, "ad_left", 60, seeds=(6,))
-    api_create(webui, "ad_right", -60, seeds=(7,))
+    api_create(webui, "face_left", 60, seeds=(6,))  # names listed after the screenshots' "anika, astronaut"
+    api_create(webui, "face_right", -60, seeds=(7,))
     tab_button(page, "#tabs", "txt2img").click()
     tab_button(page, "#txt2img_extra_tabs", "Generation").click()
     ad = "#script_txt2img_adetailer"
@@ -312,13 +312,13 @@ def test_insert_for_adetailer_writes_one_part_per_face(webui, page):
     tab_button(page, f"{EID}_tabs", "Use & manage").click()
     page.click(f"{EID}_refresh")
     picker = page.locator(f"{EID}_per_face input").first
-    for name in ("ad_left", "ad_right"):
+    for name in ("face_left", "face_right"):
         picker.click()
         picker.fill(name)
         picker.press("Enter")
     page.click(f"{EID}_for_adetailer")
-    expect(box).to_have_value("<hyperlora:ad_left:0.85> photo of a face [SEP] "
-                              "<hyperlora:ad_right:0.85> photo of a face")
+    expect(box).to_have_value("<hyperlora:face_left:0.85> photo of a face [SEP] "
+                              "<hyperlora:face_right:0.85> photo of a face")
     expect(status(page, f"{EID}_manage_status")).to_contain_text("Wrote one part per face into ADetailer's prompt")
 
 
