@@ -165,6 +165,17 @@ class WebUI:
         self.script_callbacks.app_started_callback(None, self.app)
         return ext
 
+    def start_with_alice(self, *, saved: str | None = "alice_file"):
+        """``start()``, then create the identity ``alice`` from ``people.ALICE`` and, unless ``saved`` is
+        None, save it as the LoRA file ``<saved>.safetensors`` in the Lora folder (Base-LoRA weight 0)."""
+        from people import ALICE
+
+        ext = self.start()
+        ext.service.create_identity(ALICE, "alice", "tiny_id", image_names=["a1.png", "a2.png"])
+        if saved:
+            assert "Saved" in ext.panel.save_lora("alice", saved, 0.0, False)
+        return ext
+
     def generate(self, prompt: str, sample: bool = True):
         """One batch of ``process_images`` up to (and, with ``sample``, including) loading the LoRA
         weights into the UNet; returns ``p``."""

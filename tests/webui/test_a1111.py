@@ -3,16 +3,8 @@
 
 import pytest
 import torch
-from people import ALICE, BOB
+from people import BOB
 from safetensors.torch import load_file
-
-
-def _start_with_alice(a1111, *, saved: str | None = "alice_file"):
-    ext = a1111.start()
-    ext.service.create_identity(ALICE, "alice", "tiny_id", image_names=["a1.png", "a2.png"])
-    if saved:
-        assert "Saved" in ext.panel.save_lora("alice", saved, 0.0, False)
-    return ext
 
 
 def _ours(networks):
@@ -24,7 +16,7 @@ def _weights(sd_model) -> dict[str, torch.Tensor]:
 
 
 def test_tag_becomes_network_with_the_saved_lora_file_tensors(a1111):
-    ext = _start_with_alice(a1111)
+    ext = a1111.start_with_alice()
     networks = a1111.networks
     assert "alice_file" in networks.available_networks  # Save as LoRA told the Lora extension
     saved = load_file(a1111.lora_dir / "alice_file.safetensors")
@@ -56,7 +48,7 @@ def test_tag_becomes_network_with_the_saved_lora_file_tensors(a1111):
 
 
 def test_the_merge_is_weight_times_alpha_over_rank_times_up_down(a1111):
-    _start_with_alice(a1111, saved="alice_file")
+    a1111.start_with_alice(saved="alice_file")
     saved = load_file(a1111.lora_dir / "alice_file.safetensors")
     sd_model = a1111.shared.sd_model
     before = _weights(sd_model)
@@ -72,7 +64,7 @@ def test_the_merge_is_weight_times_alpha_over_rank_times_up_down(a1111):
 
 
 def test_load_networks_resets_keep_ours_in_either_tag_order(a1111):
-    _start_with_alice(a1111)
+    a1111.start_with_alice()
     networks = a1111.networks
     for prompt in ("photo <hyperlora:alice:0.7> <lora:alice_file:0.4>",
                    "photo <lora:alice_file:0.4> <hyperlora:alice:0.7>"):
@@ -84,7 +76,7 @@ def test_load_networks_resets_keep_ours_in_either_tag_order(a1111):
 
 
 def test_a_generation_without_the_tag_restores_the_weights(a1111):
-    _start_with_alice(a1111, saved=None)
+    a1111.start_with_alice(saved=None)
     sd_model = a1111.shared.sd_model
     original = _weights(sd_model)
     a1111.generate("photo <hyperlora:alice:1>")
@@ -97,7 +89,7 @@ def test_a_generation_without_the_tag_restores_the_weights(a1111):
 
 
 def test_networks_are_cached_per_identity_version_and_model(a1111):
-    ext = _start_with_alice(a1111, saved=None)
+    ext = a1111.start_with_alice(saved=None)
     ext.service.create_identity([BOB], "bob", "tiny_id")
     a1111.generate("photo <hyperlora:alice:1>")
     [first] = a1111.networks.loaded_networks
@@ -112,7 +104,7 @@ def test_networks_are_cached_per_identity_version_and_model(a1111):
 
 
 def test_layers_missing_from_the_model_skip_the_tag_with_a_comment(a1111):
-    _start_with_alice(a1111, saved=None)
+    a1111.start_with_alice(saved=None)
     model = a1111.load_model()
     del model.model.diffusion_model.output_blocks  # not an SDXL UNet after all
     del model.network_layer_mapping  # layer names assigned afresh by the adapter
@@ -122,7 +114,7 @@ def test_layers_missing_from_the_model_skip_the_tag_with_a_comment(a1111):
 
 
 def test_an_activation_error_leaves_nothing_applied_and_becomes_a_comment(a1111):
-    _start_with_alice(a1111, saved=None)
+    a1111.start_with_alice(saved=None)
     a1111.generate("photo <hyperlora:alice:1>")
     assert _ours(a1111.networks)
     model = a1111.load_model(unet_seed=2)
@@ -138,6 +130,6 @@ def test_an_activation_error_leaves_nothing_applied_and_becomes_a_comment(a1111)
 
 @pytest.mark.parametrize("prompt", ["photo <hyperlora:ghost:1>", "photo <hyperlora:alice:lots>"])
 def test_bad_tags_are_comments_not_errors(a1111, prompt):
-    _start_with_alice(a1111, saved=None)
+    a1111.start_with_alice(saved=None)
     p = a1111.generate(prompt)
     assert a1111.networks.loaded_networks == [] and p.comments

@@ -6,14 +6,6 @@ from people import ALICE
 from safetensors.torch import load_file
 
 
-def _start_with_alice(forge, *, saved: str | None = "alice_file"):
-    ext = forge.start()
-    ext.service.create_identity(ALICE, "alice", "tiny_id", image_names=["a1.png", "a2.png"])
-    if saved:
-        assert "Saved" in ext.panel.save_lora("alice", saved, 0.0, False)
-    return ext
-
-
 def _ours(unet):
     return {k: v for k, v in unet.lora_patches.items() if str(k[0]).startswith("hyperlora:")}
 
@@ -27,7 +19,7 @@ def _weights(sd_model) -> dict[str, torch.Tensor]:
 
 
 def test_tag_becomes_patches_with_the_saved_lora_file_tensors(forge):
-    ext = _start_with_alice(forge)
+    ext = forge.start_with_alice()
     assert "alice_file" in forge.networks.available_networks  # Save as LoRA told the Lora extension
     saved = load_file(forge.lora_dir / "alice_file.safetensors")
     sd_model = forge.shared.sd_model
@@ -80,7 +72,7 @@ def _dotted(kohya_layer: str) -> str:
 
 
 def test_lora_rebuilds_keep_ours_in_either_tag_order(forge):
-    _start_with_alice(forge)
+    forge.start_with_alice()
     sd_model = forge.shared.sd_model
     for prompt in ("photo <hyperlora:alice:0.7> <lora:alice_file:0.4>",
                    "photo <lora:alice_file:0.4> <hyperlora:alice:0.7>",
@@ -92,7 +84,7 @@ def test_lora_rebuilds_keep_ours_in_either_tag_order(forge):
 
 
 def test_a_generation_without_the_tag_restores_the_weights(forge):
-    _start_with_alice(forge, saved=None)
+    forge.start_with_alice(saved=None)
     sd_model = forge.shared.sd_model
     original = _weights(sd_model)
     forge.generate("photo <hyperlora:alice:1>")
@@ -106,7 +98,7 @@ def test_a_generation_without_the_tag_restores_the_weights(forge):
 
 
 def test_weight_and_identity_changes_replace_the_patch(forge):
-    ext = _start_with_alice(forge, saved=None)
+    ext = forge.start_with_alice(saved=None)
     sd_model = forge.shared.sd_model
     forge.generate("photo <hyperlora:alice:1>", sample=False)
     first = sd_model.forge_objects.unet
@@ -122,7 +114,7 @@ def test_weight_and_identity_changes_replace_the_patch(forge):
 
 
 def test_an_activation_error_leaves_nothing_applied_and_becomes_a_comment(forge):
-    _start_with_alice(forge, saved=None)
+    forge.start_with_alice(saved=None)
     forge.generate("photo <hyperlora:alice:1>", sample=False)
     assert _ours(forge.shared.sd_model.forge_objects.unet)
     model = forge.load_model(unet_seed=3)
