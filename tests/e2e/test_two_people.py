@@ -46,14 +46,22 @@ def people(webui):
     return two_heads()
 
 
-def faces(webui, picture: Image.Image, ad_prompt: str) -> tuple[np.ndarray, str]:
-    """img2img with ADetailer only ("skip img2img"), one pass per face; (image, infotext)."""
+def faces(webui, picture: Image.Image, ad_prompt: str, txt2img: str | None = None) -> tuple[np.ndarray, str]:
+    """ADetailer's face passes on ``picture``, one per face; (image, infotext). By default an img2img with
+    ADetailer only ("skip img2img"); with ``txt2img``, a txt2img of that prompt whose picture the e2e picture
+    script (``extensions/hyperlora-e2e-picture``) replaces by ``picture`` before ADetailer looks for faces."""
     unit = {"ad_model": "mediapipe_face_short", "ad_prompt": ad_prompt, "ad_denoising_strength": 1.0,
             "ad_inpaint_only_masked": True, "ad_use_inpaint_width_height": True, "ad_inpaint_width": 256,
             "ad_inpaint_height": 256, "ad_use_steps": True, "ad_steps": 2}
-    image, info = generate(webui, TRIGGER + "two people", "img2img", init_images=[encode(picture)],
-                           width=WIDTH, height=HEIGHT, denoising_strength=0.5,
-                           alwayson_scripts={"ADetailer": {"args": [True, True, unit]}})
+    scripts = {"ADetailer": {"args": [True, True, unit]}}
+    if txt2img is None:
+        image, info = generate(webui, TRIGGER + "two people", "img2img", init_images=[encode(picture)],
+                               width=WIDTH, height=HEIGHT, denoising_strength=0.5, alwayson_scripts=scripts)
+    else:
+        path = webui.data_dir / "two_heads.png"
+        picture.save(path)
+        image, info = generate(webui, txt2img, width=WIDTH, height=HEIGHT,
+                               alwayson_scripts=scripts | {"HyperLoRA e2e picture": {"args": [str(path)]}})
     return image, info["infotexts"][0]
 
 
@@ -61,25 +69,31 @@ def per_face(first: str, second: str) -> str:
     return f"{TRIGGER}<hyperlora:{first}:0.85> {FACE_TEXT} [SEP] {TRIGGER}<hyperlora:{second}:0.85> {FACE_TEXT}"
 
 
-def test_adetailer_sep_gives_each_face_its_identity(webui, people):
-    picture = people
-    plain, _ = faces(webui, picture, f"{TRIGGER}{FACE_TEXT}")
+def each_face_gets_its_identity(webui, picture: Image.Image, txt2img: str | None = None) -> str:
+    """ADetailer ``[SEP]`` with tp_alice then tp_bob: each half of the picture equals, pixel for pixel, the
+    same request with that half's identity on both faces, the halves differ from those of the other
+    identity, and the next request without identities equals the one before (exact restore). Returns
+    the infotext of the ``[SEP]`` picture, after checking its inner passes and per-face likeness."""
+    start = len(webui.log_text())
+    plain, _ = faces(webui, picture, f"{TRIGGER}{FACE_TEXT}", txt2img)
     assert not same(plain, np.asarray(picture)), "ADetailer found no face (the picture came back unchanged)"
-    both, info = faces(webui, picture, per_face("tp_alice", "tp_bob"))
-    all_alice, _ = faces(webui, picture, per_face("tp_alice", "tp_alice"))
-    all_bob, _ = faces(webui, picture, per_face("tp_bob", "tp_bob"))
+    both, info = faces(webui, picture, per_face("tp_alice", "tp_bob"), txt2img)
+    all_alice, _ = faces(webui, picture, per_face("tp_alice", "tp_alice"), txt2img)
+    all_bob, _ = faces(webui, picture, per_face("tp_bob", "tp_bob"), txt2img)
     left, right = slice(0, WIDTH // 2), slice(WIDTH // 2, WIDTH)
     for name, image in (("[SEP]", both), ("alice on both", all_alice), ("bob on both", all_bob)):
         for half in (left, right):
             assert not same(image[:, half], plain[:, half]), f"{name}: a face pass applied no identity"
     diff_left = int((both[:, left] != all_alice[:, left]).any(axis=2).sum())
     diff_right = int((both[:, right] != all_bob[:, right]).any(axis=2).sum())
-    print(f"\n[e2e] {webui.host}: [SEP] vs one identity on both faces: {diff_left} px differ on the left "
+    kind = "img2img" if txt2img is None else "txt2img"
+    print(f"\n[e2e] {webui.host} {kind}: [SEP] vs one identity on both faces: {diff_left} px differ on the left "
           f"(alice), {diff_right} px on the right (bob)")
     assert diff_left == 0, "the left face is not the one alice gives"
     assert diff_right == 0, "the right face is not the one bob gives (it depends on the first pass?)"
     assert not same(both[:, left], all_bob[:, left]) and not same(both[:, right], all_alice[:, right])
-    assert webui.log_text().count("mediapipe: 2 detected") >= 4, "ADetailer did not find both faces every time"
+    detections = webui.log_text()[start:].count("mediapipe: 2 detected")
+    assert detections >= 4, f"ADetailer found both faces {detections} times in 4 requests"
 
     inner = re.search(r"HyperLoRA inner passes: \"?([^\n\"]+)", info)
     assert inner, info
@@ -87,15 +101,31 @@ def test_adetailer_sep_gives_each_face_its_identity(webui, people):
         inner.group(1)
     likeness = re.search(r"HyperLoRA likeness: \"?([^\n\"]+)", info)
     assert likeness, info
-    print(f"[e2e] {webui.host}: HyperLoRA likeness: {likeness.group(1)}")
+    print(f"[e2e] {webui.host} {kind}: HyperLoRA likeness: {likeness.group(1)}")
     score = r"(-?\d\.\d\d \(face \d+\)|no face)"
-    found = re.fullmatch(rf"tp_alice {score}, tp_bob {score}", likeness.group(1))
-    assert found, likeness.group(1)
+    found = re.fullmatch(rf"(tp_\w+) {score}, (tp_\w+) {score}", likeness.group(1))
+    assert found and {found.group(1), found.group(3)} == {"tp_alice", "tp_bob"}, likeness.group(1)
     faces_used = re.findall(r"\(face (\d+)\)", likeness.group(1))
     assert len(faces_used) == len(set(faces_used)), "two identities were scored on the same face"
 
-    again, _ = faces(webui, picture, f"{TRIGGER}{FACE_TEXT}")
+    again, _ = faces(webui, picture, f"{TRIGGER}{FACE_TEXT}", txt2img)
     assert same(again, plain), "the weights did not come back exactly after the passes"
+    return info
+
+
+def test_adetailer_sep_gives_each_face_its_identity(webui, people):
+    each_face_gets_its_identity(webui, people)
+
+
+def test_adetailer_sep_after_a_txt2img_with_an_identity_of_its_own(webui, people):
+    """txt2img: the generation applies an identity of its own (``tp_bob`` for the whole picture), then
+    ADetailer's passes one identity per face. The picture ADetailer repaints stands in for what the
+    txt2img drew (random SDXL weights draw no faces): the generation, its networks and its infotext are
+    the host's own. The infotext keeps both: the generation's identity and the passes'."""
+    outer = f"{TRIGGER}<hyperlora:tp_bob:0.85> two people"
+    info = each_face_gets_its_identity(webui, people, txt2img=outer)
+    applied = re.search(r"HyperLoRA: \"?([^\n\"]+)", info)
+    assert applied and applied.group(1).startswith("tp_bob ("), info
 
 
 def regional(webui, prompt: str) -> tuple[np.ndarray, str, str]:

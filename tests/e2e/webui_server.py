@@ -9,7 +9,8 @@ Environment (all optional except the checkout):
   HYPERLORA_E2E_A1111_PYTHON / _FORGE_PYTHON  its interpreter (default: <checkout>/venv/bin/python)
   HYPERLORA_E2E_SDXL      SDXL checkpoint; default: built from the A1111 checkout's sd_xl_base.yaml
                           into $HYPERLORA_E2E_CACHE (default ~/.cache/hyperlora-e2e)
-  HYPERLORA_E2E_ADETAILER an ADetailer checkout to install beside us
+  HYPERLORA_E2E_ADETAILER an ADetailer checkout to install beside us (with extensions/hyperlora-e2e-picture,
+                          the two-people test's stand-in for a txt2img that drew two faces)
   HYPERLORA_E2E_REGIONAL_PROMPTER a Regional Prompter checkout (hako-mikan/sd-webui-regional-prompter) to install
                           beside us (the two-people tests)
   HYPERLORA_E2E_CONTROLNET a sd-webui-controlnet checkout, installed beside us (A1111) by the WebUIs that ask
@@ -142,6 +143,10 @@ INSTANTID_IP_ADAPTER = "ip-adapter_instant_id_sdxl.safetensors"
 INSTANTID_CONTROLNET = "control_instant_id_sdxl.safetensors"
 
 
+# The two-people test's stand-in for a txt2img that drew two faces (installed beside ADetailer only).
+E2E_PICTURE = Path(__file__).resolve().parent / "extensions" / "hyperlora-e2e-picture"
+
+
 def _link(link: Path, target: Path) -> None:
     """``link`` -> ``target`` (kept when it is there already: a restarted WebUI reuses its data dir)."""
     if not link.is_symlink():
@@ -195,6 +200,7 @@ class WebUI:
         adetailer = os.environ.get("HYPERLORA_E2E_ADETAILER")
         if adetailer:
             _link(ext / "adetailer", Path(adetailer))
+            _link(ext / E2E_PICTURE.name, E2E_PICTURE)
         regional = os.environ.get("HYPERLORA_E2E_REGIONAL_PROMPTER")
         if regional:
             _link(ext / "sd-webui-regional-prompter", Path(regional))
