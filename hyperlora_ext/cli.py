@@ -83,11 +83,11 @@ def _tool(args, locs, out: TextIO) -> int:
 
     if args.command == "likeness":
         from .photos.faces import FaceAnalyzer
-        from .photos.likeness import NO_REFERENCE, format_likeness, likeness, likeness_json
+        from .photos.likeness import format_likeness, likeness, likeness_json, unscored
 
         named = {p.stem.removesuffix(".hyperlora"): Identity.load(p) for p in args.identity}
         scores = likeness(FaceAnalyzer(locs.antelopev2), str(args.image), named)
-        skipped = {n: NO_REFERENCE for n, identity in named.items() if identity.unit_embedding() is None}
+        skipped = unscored(named)
         for name, reason in skipped.items():
             print(f"{name}: {reason}", file=sys.stderr)
         print(json.dumps(likeness_json(scores, skipped)) if args.json else format_likeness(scores), file=out)

@@ -35,7 +35,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import HyperLoRAError, MissingModelsError, NoFaceError
 from ..identities.identity import Identity
-from ..photos.likeness import NO_REFERENCE, likeness_json
+from ..photos.likeness import likeness_json, unscored
 from ..version import __version__
 from .panel import HostHooks
 from .service import HyperLoRAService
@@ -201,12 +201,10 @@ def make_router(service: HyperLoRAService, hooks: HostHooks, credentials: dict[s
         if len(req.images) > MAX_IMAGES:
             raise HTTPException(400, f"too many images ({len(req.images)}); at most {MAX_IMAGES}")
         images = [decode_image(d, f"images[{i}]") for i, d in enumerate(req.images)]
-        waited: dict[str, float] = {}
-        with http_errors(), hooks.gpu_lock_timed(waited):
-            pred, check = service.create_checked(images, req.name, req.variant, req.remove_background,
-                                                 req.grayscale, [f"images[{i}]" for i in range(len(images))],
-                                                 overwrite=req.overwrite, drop_flagged=req.drop_flagged)
-        pred.timings = {**waited, **pred.timings}
+        with http_errors():
+            pred, check = hooks.create_waiting(lambda: service.create_checked(
+                images, req.name, req.variant, req.remove_background, req.grayscale,
+                [f"images[{i}]" for i in range(len(images))], overwrite=req.overwrite, drop_flagged=req.drop_flagged))
         out = identity_json(pred.identity, service.config.default_weight)
         out.update(skipped=pred.skipped, timings=pred.timings, crops=[png_base64(c) for c in pred.identity.crops],
                    photo_check=check.to_dict())
@@ -256,9 +254,9 @@ def make_router(service: HyperLoRAService, hooks: HostHooks, credentials: dict[s
         for name in req.identities:
             identity = get_identity(name)
             found.setdefault(identity.name, identity)  # a name given twice (any case) is scored once
-        scored = [i for i in found.values() if i.unit_embedding() is not None]
+        skipped = unscored(found)
         with http_errors(), hooks.gpu_lock():
-            scores = service.likeness(image, scored)
-        return likeness_json(scores, {n: NO_REFERENCE for n, i in found.items() if i.unit_embedding() is None})
+            scores = service.likeness(image, [i for n, i in found.items() if n not in skipped])
+        return likeness_json(scores, skipped)
 
     return router

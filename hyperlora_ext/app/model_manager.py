@@ -38,10 +38,9 @@ def folder_version(folder: Path) -> tuple:
     return tuple(sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in entries))
 
 
-def _record(timings: dict[str, float] | None, stage: str, start: float) -> dict[str, float] | None:
+def _record(timings: dict[str, float] | None, stage: str, start: float) -> None:
     if timings is not None:
         timings[stage] = time.perf_counter() - start
-    return timings
 
 
 class ModelManager:
@@ -99,7 +98,7 @@ class ModelManager:
                     locs.check(variant)  # raises with the list of files and folders
                 t = time.perf_counter()
                 self._download(locs, variant, progress)
-                timings = _record(timings, "download", t)
+                _record(timings, "download", t)
             progress(0.15, f"Loading HyperLoRA ({variant})")
             self.unload()
             t = time.perf_counter()

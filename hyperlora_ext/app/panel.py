@@ -15,12 +15,13 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, ContextManager, Iterator
+from typing import Callable, ContextManager
 
 from PIL import Image
 
 from ..errors import HyperLoRAError, NoFaceError
 from ..identities.identity import Identity
+from ..model.pipeline import Prediction
 from ..photos.photo_check import PhotoCheck
 from .service import HyperLoRAService, Progress
 from .tags import TAG, format_tag, put_tags_per_face
@@ -43,14 +44,16 @@ class HostHooks:
     lora_saved: Callable[[Path], None]
     gpu_lock: Callable[[], ContextManager] = contextlib.nullcontext
 
-    @contextlib.contextmanager
-    def gpu_lock_timed(self, timings: dict[str, float]) -> Iterator[None]:
-        """``gpu_lock``, recording in ``timings["wait for the WebUI"]`` the seconds spent waiting for it
-        (a generation, or on A1111 the SD model still loading after start-up)."""
+    def create_waiting(self, create: Callable[[], tuple[Prediction, PhotoCheck]]) -> tuple[Prediction, PhotoCheck]:
+        """Run ``create`` (a Create: ``service.create_checked``) under ``gpu_lock``; its prediction's
+        timings then start with "wait for the WebUI", the seconds spent waiting for the lock (a
+        generation, or on A1111 the SD model still loading after start-up)."""
         start = time.perf_counter()
         with self.gpu_lock():
-            timings[WAIT_KEY] = time.perf_counter() - start
-            yield
+            waited = time.perf_counter() - start
+            pred, check = create()
+        pred.timings = {WAIT_KEY: waited, **pred.timings}
+        return pred, check
 
 
 def message(text: str, ok: bool = True) -> str:
@@ -58,9 +61,14 @@ def message(text: str, ok: bool = True) -> str:
     return f'<div class="hyperlora-status" style="color:{colour}">{html.escape(text)}</div>'
 
 
+def code_html(code: str) -> str:
+    """``code`` (e.g. a tag) as escaped HTML, to copy from a status line."""
+    return f"<code>{html.escape(code)}</code>"
+
+
 def message_with_code(text: str, code: str) -> str:
     """A status line followed by ``code`` to copy."""
-    return message(text)[:-len("</div>")] + f"<br><code>{html.escape(code)}</code></div>"
+    return message(text)[:-len("</div>")] + f"<br>{code_html(code)}</div>"
 
 
 def failure(action: str, exc: Exception) -> str:
@@ -127,15 +135,12 @@ class Panel:
         if not (name or "").strip():
             return [], message("Give the identity a name (it becomes the tag <hyperlora:NAME>).", ok=False), None
         paths = [upload_path(f) for f in files]
-        waited: dict[str, float] = {}
         try:
             progress(0.0, "Waiting for the WebUI (a generation running, or the SD model still loading after start-up)")
-            with self.hooks.gpu_lock_timed(waited):
-                pred, check = self.service.create_checked(
-                    [p for p, _ in paths], name, variant or None, remove_background, grayscale,
-                    image_names=[n for _, n in paths], overwrite=overwrite, progress=progress,
-                    drop_flagged=drop_flagged)
-            pred.timings = {**waited, **pred.timings}
+            pred, check = self.hooks.create_waiting(lambda: self.service.create_checked(
+                [p for p, _ in paths], name, variant or None, remove_background, grayscale,
+                image_names=[n for _, n in paths], overwrite=overwrite, progress=progress,
+                drop_flagged=drop_flagged))
         except NoFaceError as exc:
             return [], message(str(exc), ok=False), None
         except (HyperLoRAError, ValueError, FileExistsError, OSError) as exc:

@@ -140,6 +140,11 @@ def likeness(analyzer: FaceAnalyzer, image: ImageSource | InputImage,
     return match_faces(group_faces(boxes, embeddings), references)
 
 
+def unscored(identities: Mapping[str, Identity]) -> dict[str, str]:
+    """The names of ``identities`` that ``likeness`` leaves out (no reference embedding) -> why."""
+    return {name: NO_REFERENCE for name, identity in identities.items() if identity.unit_embedding() is None}
+
+
 def likeness_json(scores: Sequence[LikenessScore], skipped: Mapping[str, str] | None = None) -> dict:
     """What the CLI's ``likeness --json`` prints and ``POST /hyperlora/v1/likeness`` returns:
     ``{"text": <format_likeness>, "scores": [{"name", "score", "face", "box"}, ...], "skipped": {name: why}}``

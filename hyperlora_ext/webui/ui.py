@@ -21,12 +21,11 @@ to copy.
 
 from __future__ import annotations
 
-import html
 from typing import Callable
 
 import gradio as gr
 
-from ..app.panel import Panel
+from ..app.panel import Panel, code_html
 from ..app.panel_help import HELP, INTRO_CREATE, INTRO_USE
 from ..app.tags import format_tag, put_tag
 
@@ -173,7 +172,7 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None, adetailer_box=N
 
         insert.click(on_insert, inputs=[prompt_box, identity, weight, base], outputs=[prompt_box])
     else:  # no prompt box found (unknown host layout): show the tag to copy instead (escaped: it is HTML)
-        insert.click(lambda s, w, b: f"<code>{html.escape(format_tag(s, w, b))}</code>" if s else "",
+        insert.click(lambda s, w, b: code_html(format_tag(s, w, b)) if s else "",
                      inputs=[identity, weight, base], outputs=[manage_status])
 
     late_box = []  # ADetailer's box when it is created after the accordion
