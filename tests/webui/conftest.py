@@ -43,8 +43,9 @@ _gradio_on_this_huggingface_hub()
 from hyperlora_ext.model.locations import ENV_MODELS_DIR  # noqa: E402
 
 HOSTS = Path(__file__).resolve().parents[1] / "hosts"
-FOLDERS = {"a1111": ("a1111", "a1111/extensions-builtin/Lora"),
-           "forge": ("forge", "forge/extensions-builtin/sd_forge_lora")}
+# Each host's folders in sys.path order: its own, its Lora extension, then what both Lora extensions have alike.
+FOLDERS = {"a1111": ("a1111", "a1111/extensions-builtin/Lora", "common/lora"),
+           "forge": ("forge", "forge/extensions-builtin/sd_forge_lora", "common/lora")}
 HOST_MODULES = {"modules", "modules_forge", "backend", "network", "networks", "network_lora", "extra_networks_lora"}
 OURS = "hyperlora_ext.webui"
 XYZ_GRID = HOSTS / "common" / "scripts" / "xyz_grid.py"

@@ -1,6 +1,9 @@
-"""Fake of Forge@dfdcbab ``extensions-builtin/sd_forge_lora/extra_networks_lora.py`` (the same as A1111's):
-``<lora:NAME:te:unet:dyn>`` -> ``networks.load_networks``, called on every activation (with ``[]``
-when the prompt has no ``<lora>``), then "Lora hashes" in the infotext. Left out: ``sd_lora``."""
+"""Fake of ``extra_networks_lora.py`` of both hosts' built-in Lora extension, the same at A1111
+v1.10.1@82a973c (``extensions-builtin/Lora``) and Forge@dfdcbab (``extensions-builtin/sd_forge_lora``):
+``<lora:NAME:te:unet:dyn>`` (also ``te=``, ``unet=``, ``dyn=``) -> ``networks.load_networks`` (the
+host's own, from its Lora folder), which it calls on every activation (with ``[]`` when the prompt
+has no ``<lora>``), then "Lora hashes" in the infotext for every loaded network with a short hash
+and a ``mentioned_name``. Left out: ``sd_lora`` (the "add network to prompt" setting)."""
 
 import networks
 from modules import extra_networks, shared
