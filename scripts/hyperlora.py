@@ -56,6 +56,7 @@ class HyperLoRAScript(scripts.Script):
         return controls
 
     def process(self, p, *args):
+        extension.generation_started(p)  # nothing of the last generation is re-applied in this one
         inner_passes.begin(p)  # passes other extensions run inside this generation are "inner" (ADetailer)
         try:
             tag = script_tag(args, extension.service.config.default_weight)

@@ -38,11 +38,13 @@ ADETAILER_SORT_HINT = ("ADetailer handles faces in its 'Sort bounding boxes by' 
 @dataclass
 class HostHooks:
     """What the panel and API need from the host: the Lora folder, a callback after a LoRA
-    file was written (so the Lora tab lists it), and the lock that serialises GPU work."""
+    file was written (so the Lora tab lists it), the lock that serialises GPU work, and why
+    ``<hyperlora>`` tags are off on this host (None when they work)."""
 
     lora_dir: Callable[[], Path]
     lora_saved: Callable[[Path], None]
     gpu_lock: Callable[[], ContextManager] = contextlib.nullcontext
+    tags_off: str | None = None
 
     def create_waiting(self, create: Callable[[], tuple[Prediction, PhotoCheck]]) -> tuple[Prediction, PhotoCheck]:
         """Run ``create`` (a Create: ``service.create_checked``) under ``gpu_lock``; its prediction's

@@ -14,6 +14,16 @@ INTRO_USE = ("Pick an identity to insert its tag, save it as an ordinary LoRA fi
              "HyperLoRA tab of Extra Networks. Two or more people in one picture: pick one identity per face, "
              "from the left, and **Insert for ADetailer**.")
 
+
+
+def tags_off_notice(reason: str) -> str:
+    """The accordion's first line where no host adapter fits: why ``<hyperlora>`` tags do nothing here,
+    and what still works (Markdown)."""
+    return (f"**`<hyperlora>` tags are off on this WebUI**: {reason}. A generation with a tag gets a "
+            "*HyperLoRA warnings* entry in its infotext. Creating identities works; use one through "
+            "**Save as LoRA** and an ordinary `<lora:NAME:0.85>` tag.")
+
+
 HELP: dict[str, str] = {
     "files": "One or more photos of the same person; several photos are averaged for a better likeness",
     "crops": "The aligned faces HyperLoRA used, each with its photo's similarity to the other photos",

@@ -14,6 +14,7 @@ only importable inside A1111.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections import OrderedDict
 
 import network  # built-in Lora extension
@@ -53,20 +54,25 @@ class _InMemoryLoRA:
 class A1111Host(HostAdapter):
     """Builds our ``network.Network`` objects and keeps them in ``networks.loaded_networks``."""
 
+    active: list[network.Network]
+
     def __init__(self, service: HyperLoRAService) -> None:
-        super().__init__(service)
-        self.active: list[network.Network] = []
-        self._cache: OrderedDict[str, network.Network] = OrderedDict()
+        super().__init__(service, networks)
+        # per loaded model (weakly: an unloaded model and its layers can go), identity version -> network
+        self._cache: weakref.WeakKeyDictionary[object, OrderedDict[str, network.Network]] = weakref.WeakKeyDictionary()
+
+    def current_model(self) -> object:
+        return shared.sd_model
 
     # ---- networks --------------------------------------------------------------------------
     def build_network(self, weights: LoRAWeights) -> network.Network:
         """kohya dict -> ``network.Network`` with the Lora extension's own module types
         (cached per identity version and base weight)."""
         sd_model = shared.sd_model
-        cache_key = f"{weights.key}@{id(sd_model)}"
-        cached = self._cache.get(cache_key)
+        cache = self._cache.setdefault(sd_model, OrderedDict())
+        cached = cache.get(weights.key)
         if cached is not None:
-            self._cache.move_to_end(cache_key)
+            cache.move_to_end(weights.key)
             return cached
         if not hasattr(sd_model, "network_layer_mapping"):
             networks.assign_network_names_to_compvis_modules(sd_model)
@@ -89,9 +95,9 @@ class A1111Host(HostAdapter):
             raise RuntimeError(f"{len(missing)} HyperLoRA layers have no match in this model "
                                f"(e.g. {missing[0]}); is it an SDXL model?")
         net.hyperlora = True
-        self._cache[cache_key] = net
-        while len(self._cache) > NETWORK_CACHE_SIZE:
-            self._cache.popitem(last=False)
+        cache[weights.key] = net
+        while len(cache) > NETWORK_CACHE_SIZE:
+            cache.popitem(last=False)
         return net
 
     def sync(self) -> None:
@@ -119,4 +125,5 @@ class A1111Host(HostAdapter):
             net.mentioned_name = None  # keeps us out of "Lora hashes"
             active.append(net)
         self.active = active
+        self.bind()
         self.sync()

@@ -1,29 +1,51 @@
-"""The ``hyperlora`` ExtraNetwork and what both host adapters share.
+"""The ``hyperlora`` ExtraNetwork and what every host adapter shares.
 
-Both hosts keep their LoRA logic in a built-in extension whose ``networks`` module has a
+Each host keeps its LoRA logic in a built-in extension whose ``networks`` module has a
 ``load_networks`` that resets the LoRA state; each adapter wraps it (with the WebUI's
-``modules.patches``, undone on script reload) so our networks are re-applied after every
-reset, whatever the order of the tags. Only importable inside a WebUI.
+``modules.patches``, undone on script reload) so our LoRAs are re-applied after every reset,
+whatever the order of the tags. The state an adapter keeps (``active``) lives from one
+activation to the next: it is dropped when a generation starts (``reset`` from the Script's
+``process``), when a generation that used tags ends (``deactivate``), and when the loaded model is
+not the one it was resolved for (a checkpoint switch). Nothing here ever raises into the host: a
+failure inside the wrapper becomes a comment on the next activation's ``p``.
+Only importable inside a WebUI (``modules``).
 """
 
 from __future__ import annotations
 
+import logging
+import weakref
 from pathlib import Path
+from types import ModuleType
+from typing import Any, Sequence
 
-import networks  # the host's built-in Lora extension (A1111: Lora, Forge: sd_forge_lora)
 from modules import extra_networks, patches
 
 from ..app.activation import run_activation
+from ..app.comments import comment
 from ..app.service import HyperLoRAService
+
+log = logging.getLogger(__name__)
 
 
 class HostAdapter:
-    """Subclasses define ``activate(p, params_list)`` (resolve tags, then ``sync``), ``sync()``
-    (make the host's LoRA state carry exactly ``self.active``) and ``reset()``."""
+    """Base of the three adapters (A1111, new Forge, ``ldm_patched``). Subclasses define
+    ``current_model()`` (the loaded SD model), ``activate(p, params_list)`` (resolve this pass's tags,
+    fill ``active``, call ``bind`` and ``sync``) and ``sync()`` (make the host's LoRA state carry
+    exactly ``active``). ``networks``: the host's Lora extension module."""
 
-    def __init__(self, service: HyperLoRAService) -> None:
+    active: Sequence[Any]
+
+    def __init__(self, service: HyperLoRAService, networks: ModuleType) -> None:
         self.service = service
-        self.active: list = []
+        self.networks = networks
+        self.active = []
+        self._model: weakref.ref | None = None  # the SD model ``active`` was resolved for
+        self._problems: list[str] = []  # failures of the wrapper, told at the next activation
+
+    # ---- what subclasses provide -----------------------------------------------------------
+    def current_model(self) -> object:
+        raise NotImplementedError
 
     def activate(self, p, params_list) -> None:
         raise NotImplementedError
@@ -31,20 +53,55 @@ class HostAdapter:
     def sync(self) -> None:
         raise NotImplementedError
 
-    def clear(self) -> None:
-        """Remove our networks; the host restores the original weights before the next use."""
-        self.active = []
-        self.sync()
+    # ---- state -------------------------------------------------------------------------------
+    def bind(self) -> None:
+        """Remember that ``active`` was resolved for the model loaded now."""
+        model = self.current_model()
+        self._model = weakref.ref(model) if model is not None else None
 
+    def _stale(self) -> bool:
+        return self._model is None or self._model() is not self.current_model()
+
+    def reset(self) -> None:
+        """Drop our LoRAs (a generation starts or ends); the host restores its weights before the next use."""
+        self.active = []
+        self.sync_safely()
+
+    def sync_safely(self) -> None:
+        """``sync``, but never raising: LoRAs resolved for another model are dropped first, and on an
+        error ours are removed and the problem is kept for the next activation's comments."""
+        try:
+            if self.active and self._stale():
+                log.info("HyperLoRA: the SD model changed since the last activation; its LoRAs are dropped")
+                self.active = []
+            self.sync()
+        except Exception as exc:
+            log.exception("HyperLoRA: re-applying the LoRAs failed")
+            self._problems.append(f"HyperLoRA: removed after an error while the WebUI re-applied its LoRAs "
+                                  f"({type(exc).__name__}: {exc})")
+            self.active = []
+            try:
+                self.sync()
+            except Exception:
+                log.exception("HyperLoRA: removing the LoRAs after an error failed")
+
+    def tell_problems(self, p) -> None:
+        """Put the wrapper's failures since the last activation into ``p``'s comments and infotext."""
+        problems, self._problems = self._problems, []
+        for text in problems:
+            comment(p, text)
+
+    # ---- the host's Lora extension -------------------------------------------------------------
     def load_networks_wrapper(self, original):
         def load_networks(*args, **kwargs):
             result = original(*args, **kwargs)
-            self.sync()
+            self.sync_safely()
             return result
         return load_networks
 
     def install(self) -> ExtraNetworkHyperLoRA:
         """Register the ExtraNetwork and wrap ``networks.load_networks`` (undone by ``uninstall``)."""
+        networks = self.networks
         if patches.original(__name__, networks, "load_networks") is not None:  # scripts reloaded
             patches.undo(__name__, networks, "load_networks")
         patches.patch(__name__, networks, "load_networks", self.load_networks_wrapper(networks.load_networks))
@@ -53,12 +110,17 @@ class HostAdapter:
         return extra
 
     def uninstall(self) -> None:
-        patches.undo(__name__, networks, "load_networks")
-        self.clear()
+        patches.undo(__name__, self.networks, "load_networks")
+        self.reset()
 
     def lora_saved(self, path: str | Path) -> None:
-        """Make a newly written LoRA file known to the Lora extension (Lora tab, /sdapi/v1/loras)."""
-        networks.update_available_networks_by_names([Path(path).stem])
+        """Make a newly written LoRA file known to the Lora extension (Lora tab, /sdapi/v1/loras):
+        ``update_available_networks_by_names`` where the host has it, else a full re-scan (Forge Classic)."""
+        update = getattr(self.networks, "update_available_networks_by_names", None)
+        if update is not None:
+            update([Path(path).stem])
+        else:
+            self.networks.list_available_networks()
 
     def free_memory(self, nbytes: int) -> None:
         """Make room on the GPU before the hypernetwork goes there (hosts with a memory manager)."""
@@ -72,7 +134,25 @@ class ExtraNetworkHyperLoRA(extra_networks.ExtraNetwork):
         self.host = host
 
     def activate(self, p, params_list) -> None:
-        run_activation(p, params_list, self.host.activate, on_error=self.host.clear)
+        self.host.tell_problems(p)
+        run_activation(p, params_list, self.host.activate, on_error=self.host.reset)
+
+    def deactivate(self, p) -> None:
+        self.host.reset()
+
+
+class ExtraNetworkTagsOff(extra_networks.ExtraNetwork):
+    """The ``hyperlora`` extra network where no adapter fits the host: each pass with tags gets a
+    warning saying why they were skipped (instead of the host dropping them silently)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("hyperlora")
+        self.reason = reason
+
+    def activate(self, p, params_list) -> None:
+        if params_list:
+            comment(p, f"HyperLoRA: tags are off on this WebUI ({self.reason}); "
+                       f"{len(params_list)} tag(s) skipped")
 
     def deactivate(self, p) -> None:
         pass

@@ -1,4 +1,4 @@
-"""Wires the extension into the running WebUI (A1111 or Forge, detected at run time).
+"""Wires the extension into the running WebUI (A1111 or a Forge, detected at run time by capability).
 
 ``Extension`` is created once per process by ``scripts/hyperlora.py`` and registers the
 callbacks: settings (``on_ui_settings``), the ``hyperlora`` extra network, the Extra
@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -21,12 +22,51 @@ from ..app.infotext_paste import point_tags_at_renamed
 from ..app.panel import HostHooks, Panel
 from ..app.service import HyperLoRAService, ServiceConfig
 from ..app.settings import OPTIONS, SECTION, open_accordion, service_config
+from ..version import __version__
+from .extra_network import ExtraNetworkTagsOff, HostAdapter
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class HostFamily:
+    """A family of WebUIs that apply LoRAs the same way, and the adapter module written for it."""
+
+    name: str
+    hosts: str
+    lora_extension: str  # the built-in Lora extension's folder
+
+
+A1111 = HostFamily("A1111", "AUTOMATIC1111", "extensions-builtin/Lora")
+NEW_FORGE = HostFamily("new Forge (backend.patcher.lora)", "Forge 2, reForge2, Forge Neo",
+                       "extensions-builtin/sd_forge_lora")
+LDM_PATCHED = HostFamily("Forge on ldm_patched (ldm_patched.modules.lora)", "reForge, Forge Classic, Forge 0.0.x",
+                         "extensions-builtin/Lora")
+UNKNOWN_FORGE = HostFamily("an unknown Forge (modules_forge without backend.patcher.lora or ldm_patched.modules.lora)",
+                           "none supported", "")
+
+
+def _has_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a parent package is missing
+        return False
+
+
+def host_family() -> HostFamily:
+    """The family by what the WebUI has: no ``modules_forge`` is A1111; then Forge's ``backend``
+    LoRA code, else ``ldm_patched``'s."""
+    if not _has_module("modules_forge"):
+        return A1111
+    if _has_module("backend.patcher.lora"):
+        return NEW_FORGE
+    if _has_module("ldm_patched.modules.lora"):
+        return LDM_PATCHED
+    return UNKNOWN_FORGE
+
+
 def is_forge() -> bool:
-    return importlib.util.find_spec("modules_forge") is not None
+    return host_family() is not A1111
 
 
 def _webui_models_dir() -> str:
@@ -66,32 +106,51 @@ def _gpu_lock() -> Iterator[None]:
 
 class Extension:
     def __init__(self) -> None:
-        self.forge = is_forge()
+        self.family = host_family()
+        self.forge = self.family is not A1111
         self.service = HyperLoRAService(self.config, free_memory=self._free_memory if self.forge else None)
-        self.hooks = HostHooks(lora_dir=_lora_dir, lora_saved=self._lora_saved, gpu_lock=_gpu_lock)
-        self.panel = Panel(self.service, self.hooks)
+        self.tags_off: str | None = None  # why <hyperlora> tags are off, when no adapter fits
         self.host = self._make_host()
+        self.hooks = HostHooks(lora_dir=_lora_dir, lora_saved=self._lora_saved, gpu_lock=_gpu_lock,
+                               tags_off=self.tags_off)
+        self.panel = Panel(self.service, self.hooks)
         script_callbacks.on_ui_settings(self.ui_settings)
         script_callbacks.on_before_ui(self.before_ui)
         script_callbacks.on_app_started(self.app_started)
         script_callbacks.on_infotext_pasted(self.infotext_pasted)
         script_callbacks.on_script_unloaded(self.unload)
 
-    def _make_host(self):
-        """The host adapter, or None (with a logged explanation) when the Lora extension is off."""
+    def _make_host(self) -> HostAdapter | None:
+        """The adapter of this host's family; None (tags off, the reason logged and kept in
+        ``tags_off``) when none fits or the built-in Lora extension is not loaded."""
+        family = self.family
         try:
-            if self.forge:
+            if family is NEW_FORGE:
                 from .forge import ForgeHost
 
-                return ForgeHost(self.service)
-            from .a1111 import A1111Host
+                host: HostAdapter = ForgeHost(self.service)
+            elif family is LDM_PATCHED:
+                from .ldm_patched import LdmPatchedHost
 
-            return A1111Host(self.service)
+                host = LdmPatchedHost(self.service)
+            elif family is A1111:
+                from .a1111 import A1111Host
+
+                host = A1111Host(self.service)
+            else:
+                self.tags_off = f"found {family.name}, which this version does not support"
+                host = None
         except ImportError as exc:
-            log.error("HyperLoRA: <hyperlora> tags are disabled because the WebUI's built-in Lora extension "
-                      "(%s) is not loaded (%s). Enable it in Extensions -> Installed and restart; the panel "
-                      "still creates identities and saves LoRA files.", "sd_forge_lora" if self.forge else "Lora", exc)
-            return None
+            self.tags_off = (f"found {family.name}, but its built-in Lora extension ({family.lora_extension}) "
+                             f"is not loaded ({exc}); enable it in Extensions -> Installed and restart")
+            host = None
+        if host is None:
+            log.error("HyperLoRA: <hyperlora> tags are off: %s. The panel still creates identities and saves "
+                      "LoRA files.", self.tags_off)
+        else:
+            print(f"HyperLoRA {__version__}: {family.name} ({family.hosts}); <hyperlora> tags through "
+                  f"{family.lora_extension} ({type(host).__name__})")
+        return host
 
     def open_accordion(self) -> bool:
         """Read when the page is built (A1111 and Forge load config.json before the scripts' UI)."""
@@ -115,12 +174,15 @@ class Extension:
             shared.opts.add_option(option.key, info)
 
     def before_ui(self) -> None:
-        from modules import ui_extra_networks
+        from modules import extra_networks, ui_extra_networks
 
         from .pages import ExtraNetworksPageHyperLoRA
 
         if self.host is not None:
             self.extra_network = self.host.install()
+        else:
+            self.extra_network = ExtraNetworkTagsOff(self.tags_off or "no adapter")
+            extra_networks.register_extra_network(self.extra_network)
         ui_extra_networks.register_page(ExtraNetworksPageHyperLoRA(self.panel))
         self.add_xyz_axes()
 
@@ -147,6 +209,12 @@ class Extension:
 
     def infotext_pasted(self, infotext: str, params: dict) -> None:
         point_tags_at_renamed(params, self.service.identities)
+
+    def generation_started(self, p) -> None:
+        """From the Script's ``process``: drop whatever the last generation left active, so that
+        nothing of it is re-applied when this one's LoRAs load (a checkpoint switch in between)."""
+        if self.host is not None:
+            self.host.reset()
 
     def unload(self) -> None:
         if self.host is not None:

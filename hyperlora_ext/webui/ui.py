@@ -26,7 +26,7 @@ from typing import Callable
 import gradio as gr
 
 from ..app.panel import Panel, code_html
-from ..app.panel_help import HELP, INTRO_CREATE, INTRO_USE
+from ..app.panel_help import HELP, INTRO_CREATE, INTRO_USE, tags_off_notice
 from ..app.tags import format_tag, put_tag
 
 SLIDER_WEIGHT = 2.0  # the weight slider spans -2..2 (concept sliders need negative weights; tags allow more)
@@ -54,6 +54,8 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None, adetailer_box=N
         return {"elem_id": f"{eid}_{key}", "tooltip": HELP[key]}
 
     with gr.Accordion("HyperLoRA", open=bool(open_by_default), elem_id=eid):
+        if panel.hooks.tags_off:
+            gr.Markdown(tags_off_notice(panel.hooks.tags_off), elem_id=f"{eid}_tags_off")
         with gr.Tabs(elem_id=f"{eid}_tabs"):
             with gr.Tab("Create", elem_id=f"{eid}_tab_create"):
                 gr.Markdown(INTRO_CREATE, elem_classes=["hyperlora-help"])

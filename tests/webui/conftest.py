@@ -1,11 +1,12 @@
 """Fixtures of the host adapter's tests: one fake WebUI (``tests/hosts``) per test.
 
-``a1111`` / ``forge`` (and ``webui``, both in turn) put that host's folders first on ``sys.path``,
+``a1111`` / ``forge`` / ``reforge`` / ``classic`` (``webui``: all four in turn; ``patcher_host``: the three
+Forge hosts) put that host's folders first on ``sys.path``,
 point its models folder at a per-test copy of the tiny real models (``tests/conftest.py``; the
 identities folder is the test's own), and hand the test a ``WebUI`` that starts the host the way its
 start-up does. Afterwards every module the host folders provided, and ``hyperlora_ext.webui.*``
 (which binds host modules when imported), leave ``sys.modules``, and Forge's gradio patches are
-undone, so the two hosts never mix. A test fails if the host reported an exception (the hosts
+undone, so the hosts never mix. A test fails if the host reported an exception (the hosts
 only print those) that the test did not read with ``WebUI.reported()``.
 """
 
@@ -43,12 +44,22 @@ _gradio_on_this_huggingface_hub()
 from hyperlora_ext.model.locations import ENV_MODELS_DIR  # noqa: E402
 
 HOSTS = Path(__file__).resolve().parents[1] / "hosts"
-# Each host's folders in sys.path order: its own, its Lora extension, then what both Lora extensions have alike.
+OUR_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "hyperlora.py"
+# Each host's folders in sys.path order: its own, what its family shares, its Lora extension, then what the
+# Lora extensions have alike.
 FOLDERS = {"a1111": ("a1111", "a1111/extensions-builtin/Lora", "common/lora"),
-           "forge": ("forge", "forge/extensions-builtin/sd_forge_lora", "common/lora")}
-HOST_MODULES = {"modules", "modules_forge", "backend", "network", "networks", "network_lora", "extra_networks_lora"}
+           "forge": ("forge", "forge/extensions-builtin/sd_forge_lora", "forge_family/lora", "common/lora"),
+           "reforge": ("reforge", "ldm_family", "reforge/extensions-builtin/Lora", "ldm_family/lora",
+                       "forge_family/lora", "common/lora"),
+           "classic": ("classic", "ldm_family", "classic/extensions-builtin/Lora", "ldm_family/lora",
+                       "forge_family/lora", "common/lora", "classic/extensions-builtin/xyz")}
+XYZ_GRID = {"classic": HOSTS / "classic" / "extensions-builtin" / "xyz" / "scripts" / "xyz_grid.py"}
+XYZ_GRID_DEFAULT = HOSTS / "common" / "scripts" / "xyz_grid.py"
+HOST_MODULES = {"modules", "modules_forge", "backend", "ldm_patched", "network", "networks", "network_lora",
+                "extra_networks_lora", "ldm_networks", "lib_xyz"}
 OURS = "hyperlora_ext.webui"
-XYZ_GRID = HOSTS / "common" / "scripts" / "xyz_grid.py"
+PATCHER_HOSTS = ("forge", "reforge", "classic")  # the Forge family: LoRAs as UNet patcher patches
+LDM_PATCHED_HOSTS = ("reforge", "classic")
 
 
 def _from_host(name: str) -> bool:
@@ -106,7 +117,8 @@ class WebUI:
 
     @property
     def is_forge(self) -> bool:
-        return self.name == "forge"
+        """Any Forge: LoRAs are UNet patcher patches on ``forge_objects``."""
+        return self.name in PATCHER_HOSTS
 
     def reported(self) -> list[tuple[str, BaseException | None]]:
         """The exceptions the host caught and printed since the last call."""
@@ -128,13 +140,11 @@ class WebUI:
             self.script_callbacks.on_model_loaded(networks.assign_network_names_to_compvis_modules)
 
     def extension(self):
-        """Load the scripts: the built-in Lora extension's, the X/Y/Z plot's, then ours (which creates
-        the ``Extension``, as ``scripts/hyperlora.py`` does)."""
+        """Load the scripts: the built-in Lora extension's, the X/Y/Z plot's, then ours
+        (``scripts/hyperlora.py``, which creates the ``Extension``)."""
         self._lora_script()
-        self.scripts.load_scripts([str(XYZ_GRID)])
-        from hyperlora_ext.webui.host import Extension
-
-        self.ext = Extension()
+        self.scripts.load_scripts([str(XYZ_GRID.get(self.name, XYZ_GRID_DEFAULT)), str(OUR_SCRIPT)])
+        self.ext = self.scripts.scripts_data[-1].module.extension
         return self.ext
 
     def load_model(self, unet_seed: int = 0):
@@ -142,8 +152,12 @@ class WebUI:
         from tiny_sdxl import tiny_unet
 
         unet = tiny_unet(unet_seed)
-        if self.is_forge:
+        if self.name == "forge":
             from backend.diffusion_engine.base import sdxl
+
+            model = sdxl(unet)
+        elif self.name in LDM_PATCHED_HOSTS:
+            from modules_forge.forge_loader import sdxl
 
             model = sdxl(unet)
         else:
@@ -179,12 +193,19 @@ class WebUI:
 
     def generate(self, prompt: str, sample: bool = True):
         """One batch of ``process_images`` up to (and, with ``sample``, including) loading the LoRA
-        weights into the UNet; returns ``p``."""
+        weights into the UNet, without scripts (as another extension's inner pass runs it); returns ``p``."""
         p = self.processing.StableDiffusionProcessing(prompt=prompt)
         self.processing.activate_extra_networks(p)
         if sample:
             self.processing.sample(self.shared.sd_model)
         return p
+
+    def process_images(self, prompt: str, **fields):
+        """A whole generation with the always-on scripts (ours with no arguments, as an API request without
+        ``alwayson_scripts``): their ``process``, each batch's activation and sampling, ``deactivate``, their
+        ``postprocess``; returns ``p``."""
+        p = self.processing.StableDiffusionProcessing(prompt=prompt, scripts=self.scripts.ScriptRunner(), **fields)
+        return self.processing.process_images(p)
 
 
 class A1111SdxlModel:
@@ -209,14 +230,14 @@ def _webui(name: str, host_models: Path, monkeypatch) -> WebUI:
     for folder in reversed(FOLDERS[name]):
         monkeypatch.syspath_prepend(str(HOSTS / folder))
     webui = WebUI(name, host_models)
-    if webui.is_forge:
+    if webui.name == "forge":
         importlib.import_module("modules.gradio_extensions")  # Forge's start-up applies its gradio shims
     return webui
 
 
 def _teardown(webui: WebUI) -> None:
     leftover = webui.reported()
-    if webui.is_forge and "modules.gradio_extensions" in sys.modules:
+    if "modules.gradio_extensions" in sys.modules:
         sys.modules["modules.gradio_extensions"].undo()
     _forget_host_modules()
     assert not leftover, f"the host caught and printed exceptions: {leftover}"
@@ -236,7 +257,29 @@ def forge(host_models, monkeypatch):
     _teardown(webui)
 
 
-@pytest.fixture(params=["a1111", "forge"])
+@pytest.fixture
+def reforge(host_models, monkeypatch):
+    webui = _webui("reforge", host_models, monkeypatch)
+    yield webui
+    _teardown(webui)
+
+
+@pytest.fixture
+def classic(host_models, monkeypatch):
+    webui = _webui("classic", host_models, monkeypatch)
+    yield webui
+    _teardown(webui)
+
+
+@pytest.fixture(params=PATCHER_HOSTS)
+def patcher_host(request, host_models, monkeypatch):
+    """Each Forge host in turn (LoRAs as UNet patcher patches)."""
+    webui = _webui(request.param, host_models, monkeypatch)
+    yield webui
+    _teardown(webui)
+
+
+@pytest.fixture(params=["a1111", *PATCHER_HOSTS])
 def webui(request, host_models, monkeypatch):
     webui = _webui(request.param, host_models, monkeypatch)
     yield webui

@@ -133,3 +133,35 @@ def test_bad_tags_are_comments_not_errors(a1111, prompt):
     a1111.start_with_alice(saved=None)
     p = a1111.generate(prompt)
     assert a1111.networks.loaded_networks == [] and p.comments
+
+
+def test_deactivate_and_a_checkpoint_switch_leave_no_network_of_ours(a1111):
+    """#26 A4 on A1111: the end of a generation with tags takes ours out of ``loaded_networks``; after a
+    checkpoint switch, a pass without our Script (another extension's ``process_images``) and without tags
+    gets nothing of the last generation's identities."""
+    ext = a1111.start_with_alice()
+    networks = a1111.networks
+    p = a1111.process_images("photo <hyperlora:alice:1>")
+    assert _ours(networks) == [] and ext.host.active == [] and "HyperLoRA" in p.extra_generation_params
+    a1111.generate("photo <hyperlora:alice:1>", sample=False)  # no Script, no deactivate: ours stay
+    assert _ours(networks)
+    a1111.load_model(unet_seed=1)
+    a1111.generate("photo <lora:alice_file:1>", sample=False)
+    assert [n.name for n in networks.loaded_networks] == ["alice_file"] and a1111.reported() == []
+
+
+def test_cached_networks_do_not_keep_an_unloaded_model_alive(a1111):
+    """The cache follows the model object, not ``id(sd_model)`` (which a later model can reuse after garbage
+    collection), and lets an unloaded model's layers go."""
+    import gc
+    import weakref
+
+    a1111.start_with_alice(saved=None)
+    a1111.process_images("photo <hyperlora:alice:1>")
+    layer = "diffusion_model_input_blocks_4_1_transformer_blocks_0_attn1_to_q"
+    old_model = weakref.ref(a1111.shared.sd_model)
+    old_layer = weakref.ref(a1111.shared.sd_model.network_layer_mapping[layer])
+    a1111.load_model(unet_seed=1)
+    gc.collect()
+    assert old_model() is None and old_layer() is None
+    a1111.process_images("photo <hyperlora:alice:1>")

@@ -10,10 +10,15 @@ from people import ALICE
 from hyperlora_ext.app.settings import OPTIONS, SECTION
 from hyperlora_ext.app.xyz_axes import LABELS
 
+ADAPTERS = {"a1111": "A1111Host", "forge": "ForgeHost", "reforge": "LdmPatchedHost", "classic": "LdmPatchedHost"}
+FAMILIES = {"a1111": "A1111", "forge": "new Forge (backend.patcher.lora)",
+            "reforge": "Forge on ldm_patched (ldm_patched.modules.lora)",
+            "classic": "Forge on ldm_patched (ldm_patched.modules.lora)"}
+
 
 def test_extension_registers_its_callbacks(webui):
     ext = webui.extension()
-    assert ext.forge is webui.is_forge and type(ext.host).__name__ == ("ForgeHost" if webui.is_forge else "A1111Host")
+    assert ext.forge is webui.is_forge and type(ext.host).__name__ == ADAPTERS[webui.name]
     callbacks = {category: [c.callback for c in webui.script_callbacks.callback_map[f"callbacks_{category}"]]
                  for category in ("ui_settings", "before_ui", "app_started", "infotext_pasted", "script_unloaded")}
     assert callbacks == {"ui_settings": [ext.ui_settings], "before_ui": [callbacks["before_ui"][0], ext.before_ui],
@@ -52,7 +57,8 @@ def test_before_ui_registers_the_extra_network_page_and_axes(webui):
     [page] = webui.ui_extra_networks.extra_pages
     assert page.name == "hyperlora" and page.panel is ext.panel
     assert str(ext.service.config.identity_folder) in webui.ui_extra_networks.allowed_dirs
-    [xyz] = webui.scripts.scripts_data
+    xyz, ours = webui.scripts.scripts_data  # the X/Y/Z plot's script, then ours
+    assert ours.module.extension is ext
     labels = [o.label for o in xyz.module.axis_options]
     assert labels == ["Nothing", "Prompt S/R", *LABELS]
     webui.script_callbacks.before_ui_callback()  # the UI is built again (Reload UI): no second copies
@@ -100,12 +106,12 @@ def test_pasted_infotext_points_a_renamed_identity_at_its_new_name(webui):
     assert params["Prompt"] == "photo <hyperlora:carol:0.7>"
 
 
-def test_gpu_lock_holds_the_queue_lock_and_on_a1111_the_model_lock(webui):
+def test_gpu_lock_holds_the_queue_lock_and_the_model_lock_where_there_is_one(webui):
     ext = webui.extension()
     from modules.call_queue import queue_lock
 
     model_lock = getattr(webui.sd_models.model_data, "lock", None)
-    assert (model_lock is None) is webui.is_forge
+    assert (model_lock is None) is (webui.name == "forge")  # A1111 and the ldm_patched hosts have one
     with ext.hooks.gpu_lock():
         assert queue_lock.locked() and (model_lock is None or model_lock.locked())
     assert not queue_lock.locked()
@@ -127,22 +133,42 @@ def test_unloading_the_script_takes_our_wrapper_off_and_our_networks_out(webui):
         assert networks.loaded_networks == []
 
 
-def test_without_the_lora_extension_tags_are_off_and_the_rest_works(webui, monkeypatch, caplog):
+def test_without_the_lora_extension_tags_are_off_and_say_so(webui, monkeypatch, caplog):
     monkeypatch.setitem(sys.modules, "networks", None)  # the built-in Lora extension is disabled
     with caplog.at_level(logging.ERROR):
         ext = webui.start()
-    assert ext.host is None and "tags are disabled" in caplog.text
-    assert "hyperlora" not in webui.extra_networks.extra_network_registry
+    assert ext.host is None
+    assert f"tags are off: found {FAMILIES[webui.name]}, but its built-in Lora extension" in caplog.text
+    assert ext.hooks.tags_off == ext.tags_off and "is not loaded" in ext.tags_off
     assert [p.name for p in webui.ui_extra_networks.extra_pages] == ["hyperlora"]
     ext.service.create_identity(ALICE, "alice", "tiny_id")
     assert "Saved" in ext.panel.save_lora("alice", "", 0.0, False)  # no Lora extension to tell
     ext._free_memory(1 << 20)
+    # A tag is not dropped silently: the generation's infotext says why it was skipped.
+    p = webui.generate("photo <hyperlora:alice:1>", sample=False)
+    warning = p.extra_generation_params["HyperLoRA warnings"]
+    assert warning.startswith("tags are off on this WebUI (found ") and warning.endswith("; 1 tag(s) skipped")
+    assert "HyperLoRA" not in p.extra_generation_params and webui.reported() == []
+    assert "HyperLoRA warnings" not in webui.generate("photo", sample=False).extra_generation_params
     webui.script_callbacks.script_unloaded_callback()
 
 
-def test_host_detection_follows_modules_forge(webui, monkeypatch):
-    from hyperlora_ext.webui.host import is_forge
+def test_a_forge_without_either_lora_backend_is_named_and_tags_are_off(forge, monkeypatch, caplog):
+    forge.load_model()
+    monkeypatch.setitem(sys.modules, "backend.patcher.lora", None)  # a Forge whose LoRA code moved elsewhere
+    with caplog.at_level(logging.ERROR):
+        ext = forge.start()
+    assert ext.host is None and ext.forge
+    assert ext.tags_off == ("found an unknown Forge (modules_forge without backend.patcher.lora or "
+                            "ldm_patched.modules.lora), which this version does not support")
+    assert ext.tags_off in caplog.text
 
-    assert is_forge() is webui.is_forge
+
+def test_the_host_family_is_found_by_capability(webui, monkeypatch, capsys):
+    from hyperlora_ext.webui.host import host_family, is_forge
+
+    assert host_family().name == FAMILIES[webui.name] and is_forge() is webui.is_forge
+    webui.extension()
+    assert f"{FAMILIES[webui.name]} (" in capsys.readouterr().out  # the start-up line names the family
     monkeypatch.setitem(sys.modules, "modules_forge", None)
-    assert is_forge() is False
+    assert host_family().name == "A1111" and is_forge() is False

@@ -1,15 +1,17 @@
 """Fake of A1111 v1.10.1@82a973c ``modules/processing.py``: the processing object ``p`` (the fields extra
-networks and our adapter read) and, from ``process_images_inner``, one batch's extra-network
-steps: the prompts of the batch, ``parse_extra_network_prompts`` (tags of the first prompt) and
-``extra_networks.activate``. ``sample`` stands for the UNet's forward, where the Lora extension
-merges ``loaded_networks`` into each layer it touches (``networks.network_apply_weights``).
-Left out: conditioning, sampling and hires fix."""
+networks and our adapter read) and, from ``process_images_inner``, scripts' ``process``, then per
+batch the extra-network steps: the prompts of the batch, ``parse_extra_network_prompts`` (tags of
+the first prompt) and ``extra_networks.activate``; ``sample`` stands for the UNet's forward, where
+the Lora extension merges ``loaded_networks`` into each layer it touches
+(``networks.network_apply_weights``); at the end ``extra_networks.deactivate`` (only when the prompt
+had tags) and scripts' ``postprocess``. Left out: conditioning, the sampler, hires fix, images,
+scripts' other hooks."""
 
 from dataclasses import dataclass, field
 
 import torch
 
-from modules import extra_networks, shared
+from modules import extra_networks, processing_loop, shared
 
 
 @dataclass
@@ -30,6 +32,7 @@ class StableDiffusionProcessing:
     extra_generation_params: dict = field(default_factory=dict)
     comments: dict = field(default_factory=dict)
     scripts: object = None
+    n_iter: int = 1
 
     def __post_init__(self):
         if self.all_prompts is None:
@@ -62,3 +65,8 @@ def sample(sd_model):
     for module in sd_model.network_layer_mapping.values():
         if isinstance(module, (torch.nn.Linear, torch.nn.Conv2d)):  # the layer types whose forward it patches
             networks.network_apply_weights(module)
+
+
+def process_images(p):
+    """``process_images_inner`` as far as extra networks and script hooks go; returns ``p``."""
+    return processing_loop.process_images(p, activate_extra_networks, sample)

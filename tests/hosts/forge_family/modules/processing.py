@@ -1,13 +1,16 @@
-"""Fake of Forge@dfdcbab ``modules/processing.py``: the processing object ``p`` (the fields extra networks
-and our adapter read) and, from ``process_images_inner``, one batch's steps around extra networks:
-``forge_objects`` reset from ``forge_objects_original``, the tags of the first prompt parsed,
-``extra_networks.activate``, then ``forge_objects`` copied from
+"""Fake of ``modules/processing.py`` of the three Forge hosts, alike in what is modelled here (Forge@dfdcbab,
+reForge main@3b56b268 L1021-1041, Forge Classic@1f95d717 L853-872): the processing object ``p`` (the fields
+extra networks and our adapter read) and, from ``process_images_inner``, the steps around extra networks:
+scripts' ``process``, then per batch ``forge_objects`` reset from ``forge_objects_original``, the tags of
+the first prompt parsed, ``extra_networks.activate``, ``forge_objects`` copied from
 ``forge_objects_after_applying_lora`` (sampling, hires and each ADetailer pass copy it again before
-they sample). Left out: conditioning, sampling, hires fix, scripts' hooks."""
+they sample), the sampling; at the end ``extra_networks.deactivate`` (only when the prompt had tags)
+and scripts' ``postprocess``. Left out: conditioning, the sampler, hires fix, images, scripts' other
+hooks."""
 
 from dataclasses import dataclass, field
 
-from modules import extra_networks, shared
+from modules import extra_networks, processing_loop, shared
 
 
 @dataclass
@@ -28,6 +31,7 @@ class StableDiffusionProcessing:
     extra_generation_params: dict = field(default_factory=dict)
     comments: dict = field(default_factory=dict)
     scripts: object = None
+    n_iter: int = 1
 
     def __post_init__(self):
         if self.all_prompts is None:
@@ -56,6 +60,18 @@ def activate_extra_networks(p, n=0):
 
 
 def sample(sd_model):
-    """What loading the UNet for sampling does first (``memory_management.LoadedModel.model_load``):
-    merge the UNet patcher's LoRA patches into the weights (``refresh_loras``)."""
-    sd_model.forge_objects.unet.refresh_loras()
+    """What loading the UNet for sampling does first: merge the UNet patcher's patches into the weights
+    (Forge: ``memory_management.LoadedModel.model_load`` -> ``refresh_loras``; the ``ldm_patched`` hosts:
+    ``model_management.load_models_gpu([unet])``)."""
+    unet = sd_model.forge_objects.unet
+    if hasattr(unet, "refresh_loras"):
+        unet.refresh_loras()
+    else:
+        from ldm_patched.modules import model_management
+
+        model_management.load_models_gpu([unet])
+
+
+def process_images(p):
+    """``process_images_inner`` as far as extra networks and script hooks go; returns ``p``."""
+    return processing_loop.process_images(p, activate_extra_networks, sample)

@@ -1,7 +1,9 @@
-"""Fake of Forge@dfdcbab ``extensions-builtin/sd_forge_lora/network.py``: ``NetworkOnDisk`` (a file in the
-Lora folder: metadata, alias from ``ss_output_name``, hash read lazily) and ``Network`` (a name and
-multipliers; Forge keeps no per-layer modules: LoRAs become UNet patcher patches). Left out: the
-SD-version detection's other architectures."""
+"""Fake of the Lora extension's ``network.py`` in the Forge hosts (Forge@dfdcbab ``sd_forge_lora``; reForge
+main@3b56b268 and Forge Classic@1f95d717 ``extensions-builtin/Lora``): ``NetworkOnDisk`` (a file in the Lora
+folder: metadata, alias from ``ss_output_name``, hash read lazily) and ``Network`` (a name and multipliers; no
+per-layer modules: LoRAs become UNet patcher patches). SDXL is recognised by ``ss_base_model_version``
+(all three) or ``modelspec.architecture`` (Forge only). Left out: the SD-version detection's other
+architectures."""
 
 import enum
 import hashlib

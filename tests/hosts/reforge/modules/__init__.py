@@ -1,0 +1,10 @@
+"""Fake of the ``modules`` package of reForge main@3b56b268: the modules in this folder are its own; those both
+``ldm_patched`` hosts have alike live in ``tests/hosts/ldm_family/modules``, those all Forge hosts have alike
+in ``tests/hosts/forge_family/modules``, those every host has alike in ``tests/hosts/common/modules`` (all
+found through ``__path__``, in that order)."""
+
+from pathlib import Path
+
+_HOSTS = Path(__file__).resolve().parents[2]
+__path__ += [str(_HOSTS / "ldm_family" / "modules"), str(_HOSTS / "forge_family" / "modules"),
+             str(_HOSTS / "common" / "modules")]
