@@ -54,12 +54,34 @@ def same(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def xyz_cells(webui, x_type: int, x_values: str, prompt: str) -> list[np.ndarray]:
-    """A txt2img X/Y/Z plot along x only (axis index ``x_type``), sub images included: the cells."""
-    args = [x_type, x_values, [], 0, "", [], 0, "", [], False, True, False, False, False, False, False, 0,
-            False]  # x axis; no y/z; no legend; include sub images
+    """A txt2img X/Y/Z plot along x only (axis index ``x_type``), sub images included: the cells. The script's
+    arguments are its defaults from ``/sdapi/v1/script-info`` with these set by label, since the hosts' X/Y/Z
+    scripts differ (reForge adds "Draw individual labels", "Skip final grid generation", "Items per grid")."""
+    infos = webui.get("/sdapi/v1/script-info").json()
+    xyz = next(s for s in infos if s["name"] == "x/y/z plot" and not s["is_img2img"])
+    labels = [a["label"] for a in xyz["args"]]
+    args = [a.get("value") for a in xyz["args"]]
+    wanted = {"X type": x_type, "X values": x_values, "Y type": 0, "Y values": "", "Z type": 0, "Z values": "",
+              "Draw legend": False, "Include Sub Images": True, "Include Sub Grids": False, "Keep -1 for seeds": False}
+    for label, value in wanted.items():
+        args[labels.index(label)] = value  # the first of that label: "X values" is also the hidden dropdown's
+    for i, label in enumerate(labels):
+        if label in ("X values", "Y values", "Z values") and i != labels.index(label):
+            args[i] = []  # the axis's dropdown of choices (unused: the text box is read)
     r = webui.post("/sdapi/v1/txt2img", {**BASE, "prompt": prompt, "script_name": "x/y/z plot", "script_args": args})
     assert r.status_code == 200, r.text[:2000]
     return [image for image in map(decode, r.json()["images"]) if image.shape == (BASE["height"], BASE["width"], 3)]
+
+
+def axis_index(webui, label: str) -> int:
+    """Index of ``label`` in the txt2img X/Y/Z "X type" list, read from the host at test time.
+    Our axes are appended in ``on_before_ui`` after the host's own and those appended earlier:
+    A1111 1.10.1 lists 38 common + 4 txt2img-only axes, then built-in Hypertile's 9 (its own
+    on_before_ui, which runs first), so ours are 51-53; Forge lists 39 + 4, then its built-in
+    ControlNet's 11 (appended at import), so ours are 54-56 — other extensions shift them."""
+    infos = webui.get("/sdapi/v1/script-info").json()
+    xyz = next(s for s in infos if s["name"] == "x/y/z plot" and not s["is_img2img"])
+    return xyz["args"][0]["choices"].index(label)
 
 
 def astronaut_head() -> Image.Image:

@@ -21,7 +21,7 @@ NAME = "cnet_carol"
 TAG = f" <hyperlora:{NAME}:1>"
 HIRES = {"enable_hr": True, "hr_scale": 1.25, "hr_upscaler": "Latent", "hr_second_pass_steps": 1,
          "denoising_strength": 0.5}
-NONE = {"a1111": "none", "forge": "None"}  # the "no preprocessor" names
+NONE = {"a1111": "none", "forge": "None", "reforge": "None", "classic": "None"}  # the "no preprocessor" names
 
 
 @pytest.fixture(scope="module", params=list(HOSTS))

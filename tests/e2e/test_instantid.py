@@ -24,6 +24,7 @@ import time
 import numpy as np
 import pytest
 from e2e_helpers import BASE, PLAIN, TIMINGS, decode, encode, info_of, same
+from e2e_hosts import FORGE_HOSTS
 from face_pack import face_image
 from webui_server import HOSTS, INSTANTID_CONTROLNET, INSTANTID_IP_ADAPTER, WebUI, require
 
@@ -35,7 +36,7 @@ TAG = f" <hyperlora:{NAME}:1>"
 IID_COLOURS = {"skin": (220, 170, 220), "background": (40, 40, 40)}
 FACE = face_image(feature=(185, 125, 185), seed=5, **IID_COLOURS)
 OTHER_FACE = face_image(feature=(165, 105, 165), seed=9, pattern=-60, **IID_COLOURS)
-EMBEDDING = {"a1111": "instant_id_face_embedding", "forge": "InsightFace (InstantID)"}
+EMBEDDING = {"a1111": "instant_id_face_embedding", **dict.fromkeys(FORGE_HOSTS, "InsightFace (InstantID)")}
 KEYPOINTS = "instant_id_face_keypoints"
 DOTS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (255, 0, 255)]  # the keypoints' colours
 

@@ -16,7 +16,7 @@ import re
 
 import numpy as np
 import pytest
-from e2e_helpers import PLAIN, VARIANT, astronaut_head, encode, generate, same, xyz_cells
+from e2e_helpers import PLAIN, VARIANT, astronaut_head, axis_index, encode, generate, same, xyz_cells
 from face_pack import face_image
 from PIL import Image
 
@@ -75,17 +75,6 @@ def test_img2img_records_likeness_per_image(webui, people):
         webui.post("/sdapi/v1/options", {"hyperlora_likeness_infotext": True})
     assert LIKENESS not in info["infotexts"][0], info["infotexts"][0]
     assert 'HyperLoRA: "lk_alice (' in info["infotexts"][0], info["infotexts"][0]  # the tag still applied
-
-
-def axis_index(webui, label: str) -> int:
-    """Index of ``label`` in the txt2img X/Y/Z "X type" list, read from the host at test time.
-    Our axes are appended in ``on_before_ui`` after the host's own and those appended earlier:
-    A1111 1.10.1 lists 38 common + 4 txt2img-only axes, then built-in Hypertile's 9 (its own
-    on_before_ui, which runs first), so ours are 51-53; Forge lists 39 + 4, then its built-in
-    ControlNet's 11 (appended at import), so ours are 54-56 — other extensions shift them."""
-    infos = webui.get("/sdapi/v1/script-info").json()
-    xyz = next(s for s in infos if s["name"] == "x/y/z plot" and not s["is_img2img"])
-    return xyz["args"][0]["choices"].index(label)
 
 
 def test_xyz_weight_axis_equals_direct_generations(webui, people):

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 import pytest
-from e2e_helpers import PHOTO, PLAIN, TIMINGS, TRIGGER, VARIANT, encode, generate, same, xyz_cells
+from e2e_helpers import PHOTO, PLAIN, TIMINGS, TRIGGER, VARIANT, axis_index, encode, generate, same, xyz_cells
 from face_pack import face_image
 from PIL import Image
 
@@ -118,8 +118,7 @@ def test_script_args_apply_the_identity(webui, identities):
 
 def test_xyz_prompt_sr_switches_identities(webui, identities):
     """X/Y/Z plot, Prompt S/R alice -> bob: each cell applies its own identity."""
-    prompt_sr = {"a1111": 7, "forge": 8}[webui.host]  # "Prompt S/R" in the host's txt2img axis list
-    cells = xyz_cells(webui, prompt_sr, "alice, bob", f"{PLAIN} <hyperlora:alice:1>")
+    cells = xyz_cells(webui, axis_index(webui, "Prompt S/R"), "alice, bob", f"{PLAIN} <hyperlora:alice:1>")
     alice, _ = generate(webui, f"{PLAIN} <hyperlora:alice:1>")
     bob, _ = generate(webui, f"{PLAIN} <hyperlora:bob:1>")
     assert len(cells) == 2 and not same(alice, bob)
@@ -135,7 +134,7 @@ def test_unknown_identity_warns_and_generation_continues(webui, identities, base
 def test_hires_fix(webui, identities):
     hires = {"enable_hr": True, "hr_scale": 1.25, "hr_upscaler": "Latent", "hr_second_pass_steps": 1,
              "denoising_strength": 0.5}
-    if webui.host == "forge":  # Forge's API fails on hires without it (processing.py: `in None`)
+    if webui.host == "forge":  # Forge 2's API fails on hires without it (processing.py: `in None`)
         hires["hr_additional_modules"] = ["Use same choices"]
     plain, _ = generate(webui, PLAIN, **hires)
     tagged, _ = generate(webui, f"{PLAIN} <hyperlora:alice:1>", **hires)

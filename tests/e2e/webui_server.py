@@ -1,12 +1,13 @@
-"""Start a real WebUI (A1111 or Forge) on the CPU with this extension installed, for e2e tests.
+"""Start a real WebUI (A1111, Forge, reForge or Forge Classic) on the CPU with this extension installed, for e2e
+tests.
 
 Everything the run writes lives in a scratch ``--data-dir``: ``config.json`` (CPU-friendly
 settings), ``extensions/`` (a link to this repository, plus ADetailer when given), the Lora
 folder and our models folder. The checkout itself is not modified.
 
 Environment (all optional except the checkout):
-  HYPERLORA_E2E_A1111 / HYPERLORA_E2E_FORGE   WebUI checkout (with its repositories/)
-  HYPERLORA_E2E_A1111_PYTHON / _FORGE_PYTHON  its interpreter (default: <checkout>/venv/bin/python)
+  HYPERLORA_E2E_A1111 / _FORGE / _REFORGE / _CLASSIC   WebUI checkout (with its repositories/), see e2e_hosts.py
+  HYPERLORA_E2E_A1111_PYTHON / _FORGE_PYTHON / ...     its interpreter (default: <checkout>/venv/bin/python)
   HYPERLORA_E2E_SDXL      SDXL checkpoint; default: built from the A1111 checkout's sd_xl_base.yaml
                           into $HYPERLORA_E2E_CACHE (default ~/.cache/hyperlora-e2e)
   HYPERLORA_E2E_ADETAILER an ADetailer checkout to install beside us (with extensions/hyperlora-e2e-picture,
@@ -14,7 +15,7 @@ Environment (all optional except the checkout):
   HYPERLORA_E2E_REGIONAL_PROMPTER a Regional Prompter checkout (hako-mikan/sd-webui-regional-prompter) to install
                           beside us (the two-people tests)
   HYPERLORA_E2E_CONTROLNET a sd-webui-controlnet checkout, installed beside us (A1111) by the WebUIs that ask
-                          for ControlNet (Forge has its own built in)
+                          for ControlNet (the Forge hosts have their own built in)
   HYPERLORA_E2E_CONTROLNET_MODEL  the random SDXL ControlNet file; built there when missing (default:
                           $HYPERLORA_E2E_CACHE/sdxl-controlnet-mid-random.safetensors)
   HYPERLORA_E2E_INSTANTID_MODEL  the random InstantID IP-Adapter (SDXL) file; built there when missing (default:
@@ -29,124 +30,32 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import importlib.util
 import json
 import os
 import signal
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import pytest
+from built_models import (
+    INSTANTID_CONTROLNET,
+    INSTANTID_IP_ADAPTER,
+    controlnet_model,
+    cpu_has_fast_bf16,
+    instantid_model,
+    sdxl_checkpoint,
+)
+from e2e_hosts import FORGE_HOSTS, HOSTS, checkout, interpreter, require
+
+__all__ = ["HOSTS", "INSTANTID_CONTROLNET", "INSTANTID_IP_ADAPTER", "REPO", "WebUI", "controlnet_model", "require"]
 
 REPO = Path(__file__).resolve().parents[2]
-HOSTS = {"a1111": "HYPERLORA_E2E_A1111", "forge": "HYPERLORA_E2E_FORGE"}
-SDXL_CONFIG = "repositories/generative-models/configs/inference/sd_xl_base.yaml"
-
-
-def checkout(host: str) -> Path | None:
-    value = os.environ.get(HOSTS[host])
-    return Path(value) if value else None
-
-
-def require(host: str, controlnet: bool = False) -> None:
-    """Skip the test unless ``host``'s checkout is given (and, for ``controlnet`` on A1111, sd-webui-controlnet)."""
-    if checkout(host) is None:
-        pytest.skip(f"set {HOSTS[host]} to a {host} checkout to run the end-to-end suite")
-    if controlnet and host == "a1111" and not os.environ.get("HYPERLORA_E2E_CONTROLNET"):
-        pytest.skip("set HYPERLORA_E2E_CONTROLNET to a sd-webui-controlnet checkout")
-
-
-def interpreter(host: str, root: Path) -> str:
-    given = os.environ.get(f"{HOSTS[host]}_PYTHON")
-    if given:
-        return given
-    venv = root / "venv" / "bin" / "python"
-    return str(venv) if venv.exists() else sys.executable
-
-
-def _cache() -> Path:
-    return Path(os.environ.get("HYPERLORA_E2E_CACHE", Path.home() / ".cache" / "hyperlora-e2e"))
-
-
-def _built_once(variable: str, default_name: str, command: Callable[[Path], list[str]]) -> Path:
-    """$``variable``, else ``default_name`` in the cache; built with ``command(out)`` (another interpreter's
-    environment: no PYTHONPATH) when the file is missing."""
-    given = os.environ.get(variable)
-    out = Path(given) if given else _cache() / default_name
-    if not out.exists():
-        subprocess.run(command(out), check=True, env={**os.environ, "PYTHONPATH": ""})
-    return out
-
-
-def sdxl_checkpoint() -> Path:
-    """The random SDXL checkpoint: $HYPERLORA_E2E_SDXL, else built once with the A1111 checkout."""
-    given = os.environ.get("HYPERLORA_E2E_SDXL")
-    if given:
-        return Path(given)
-    out = _cache() / "sdxl-random.safetensors"
-    if out.exists():
-        return out
-    root = checkout("a1111")
-    if root is None:
-        raise RuntimeError("set HYPERLORA_E2E_SDXL, or HYPERLORA_E2E_A1111 to build the SDXL checkpoint")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(root / "repositories/generative-models")])}
-    subprocess.run([interpreter("a1111", root), str(Path(__file__).with_name("sdxl_checkpoint.py")),
-                    str(root / SDXL_CONFIG), str(out)], check=True, env=env, cwd=root)
-    return out
-
-
-def _diffusers_python() -> str:
-    given = os.environ.get("HYPERLORA_E2E_DIFFUSERS_PYTHON")
-    if given:
-        return given
-    if importlib.util.find_spec("diffusers") is not None:
-        return sys.executable
-    forge = checkout("forge")
-    if forge is not None and (forge / "venv" / "bin" / "python").exists():
-        return str(forge / "venv" / "bin" / "python")
-    raise RuntimeError("building the ControlNet needs diffusers: set HYPERLORA_E2E_DIFFUSERS_PYTHON")
-
-
-def controlnet_model() -> Path:
-    """The random SDXL ControlNet (built once, beside the SDXL checkpoint it fits, see controlnet_model.py)."""
-    return _built_once("HYPERLORA_E2E_CONTROLNET_MODEL", "sdxl-controlnet-mid-random.safetensors",
-                       lambda out: [_diffusers_python(), str(Path(__file__).with_name("controlnet_model.py")),
-                                    str(sdxl_checkpoint()), str(out)])
-
-
-def _cpu_has_fast_bf16() -> bool:
-    """Whether this CPU computes in bf16 natively (AVX512-BF16 or AMX). A1111 with fp8 storage on the CPU runs
-    every UNet step under ``torch.autocast("cpu", torch.bfloat16)`` (modules/devices.py ``autocast``); without
-    these instructions a bf16 convolution is about 200x slower than fp32 (30 s against 0.14 s for one
-    256-channel 3x3 convolution at 80x80 on a 2-core AMD EPYC), so there the suite runs in plain fp32."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def instantid_model() -> Path:
-    """The random InstantID IP-Adapter (built once with this interpreter's torch, see instantid_model.py)."""
-    return _built_once("HYPERLORA_E2E_INSTANTID_MODEL", "ip-adapter_instant_id_sdxl-random.safetensors",
-                       lambda out: [sys.executable, str(Path(__file__).with_name("instantid_model.py")), str(out)])
-
-
-# The names the WebUI's ControlNet folder shows them under: both hosts recognise InstantID by "instant_id" in the
-# file name (sd-webui-controlnet: the IP-Adapter in ipadapter_model.py, the ControlNet in controlnet_model_guess.py).
-INSTANTID_IP_ADAPTER = "ip-adapter_instant_id_sdxl.safetensors"
-INSTANTID_CONTROLNET = "control_instant_id_sdxl.safetensors"
-
-
 # The two-people test's stand-in for a txt2img that drew two faces (installed beside ADetailer only).
 E2E_PICTURE = Path(__file__).resolve().parent / "extensions" / "hyperlora-e2e-picture"
 
-
+REPO = Path(__file__).resolve().parents[2]
 def _link(link: Path, target: Path) -> None:
     """``link`` -> ``target`` (kept when it is there already: a restarted WebUI reuses its data dir)."""
     if not link.is_symlink():
@@ -217,7 +126,7 @@ class WebUI:
                 # Where the host's InstantID looks for <root>/models/antelopev2: Forge's sd_forge_ipadapter and
                 # forge_legacy_preprocessors, the WebUI's models/insightface (ours by default too);
                 # sd-webui-controlnet, <annotator models path>/insightface (default inside the extension).
-                root = self.data_dir / "models" / ("insightface" if self.host == "forge" else
+                root = self.data_dir / "models" / ("insightface" if self.host in FORGE_HOSTS else
                                                    "ControlNetPreprocessor/insightface")
                 root.parent.mkdir(parents=True, exist_ok=True)
                 _link(root, self.models_dir / "insightface")
@@ -230,7 +139,7 @@ class WebUI:
         if (ext / "sd-webui-hyperlora").exists():  # its preload.py adds the flag; without us it is an error
             common += ["--hyperlora-models-dir", str(self.models_dir)]
         if self.host == "a1111":
-            if _cpu_has_fast_bf16():  # fp8 storage makes A1111 run the UNet under CPU bf16 autocast
+            if cpu_has_fast_bf16():  # fp8 storage makes A1111 run the UNet under CPU bf16 autocast
                 config["fp8_storage"] = "Enable for SDXL"  # keeps the LoRA backups of 560 layers small
             args = ["--use-cpu", "all", "--no-half", "--precision", "full", "--ckpt", str(ckpt)]
             if self.controlnet:  # its default is inside the (shared) checkout: annotator/downloads
@@ -246,6 +155,13 @@ class WebUI:
             args = ["--always-cpu", "--ckpt-dir", str(ckpt_dir), "--gradio-allowed-path", str(self.root)]
             if adetailer:
                 args.append("--ad-no-huggingface")
+        if adetailer:
+            # ADetailer reads its "Max tabs" setting from opts.data when it builds its UI. Forge Classic registers
+            # extensions' settings only when it builds the Settings tab, after txt2img/img2img, so there ADetailer
+            # builds 2 tabs (4 controls) and the API's default script arguments later get 4 (6 values): every
+            # script after it reads shifted arguments (Classic's ControlNet fails its assertion, Never OOM turns
+            # on). A saved value, as after any "Apply settings", avoids it (docs/troubleshooting.md).
+            config.setdefault("ad_max_models", 4)
         if write_config:
             (self.data_dir / "config.json").write_text(json.dumps(config, indent=1))
         return [interpreter(self.host, self.root), "launch.py", *common, *args, *self.extra_args]

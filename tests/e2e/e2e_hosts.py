@@ -1,0 +1,39 @@
+"""The WebUIs the e2e suite runs: each host's checkout variable, whether it is given, and its interpreter.
+
+``a1111`` (AUTOMATIC1111), ``forge`` (lllyasviel's Forge 2), ``reforge`` (reForge ``main``) and ``classic``
+(Forge Classic); the last three are the Forge family (``FORGE_HOSTS``), started alike.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+HOSTS = {"a1111": "HYPERLORA_E2E_A1111", "forge": "HYPERLORA_E2E_FORGE", "reforge": "HYPERLORA_E2E_REFORGE",
+         "classic": "HYPERLORA_E2E_CLASSIC"}
+FORGE_HOSTS = ("forge", "reforge", "classic")
+LDM_PATCHED_HOSTS = ("reforge", "classic")  # Forge on ldm_patched (no backend/)
+
+
+def checkout(host: str) -> Path | None:
+    value = os.environ.get(HOSTS[host])
+    return Path(value) if value else None
+
+
+def require(host: str, controlnet: bool = False) -> None:
+    """Skip the test unless ``host``'s checkout is given (and, for ``controlnet`` on A1111, sd-webui-controlnet)."""
+    if checkout(host) is None:
+        pytest.skip(f"set {HOSTS[host]} to a {host} checkout to run the end-to-end suite")
+    if controlnet and host == "a1111" and not os.environ.get("HYPERLORA_E2E_CONTROLNET"):
+        pytest.skip("set HYPERLORA_E2E_CONTROLNET to a sd-webui-controlnet checkout")
+
+
+def interpreter(host: str, root: Path) -> str:
+    given = os.environ.get(f"{HOSTS[host]}_PYTHON")
+    if given:
+        return given
+    venv = root / "venv" / "bin" / "python"
+    return str(venv) if venv.exists() else sys.executable
