@@ -56,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="bake the Base-LoRA in at this weight (checkpoints with Base-LoRA only)")
     pr.add_argument("--save-identity", type=Path, default=None, help="also write the identity file")
     pr.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    pr.add_argument("--card-weight", type=float, default=None,
+                    help="the weight a click on the file's card in the WebUI's Lora tab inserts (its NAME.json; "
+                         "default 0.85)")
     pr.add_argument("--download", action="store_true", help="download missing model files first")
     pr.add_argument("--drop-flagged", action="store_true",
                     help="leave out photos that do not match the others (similarity below the check threshold)")
@@ -68,6 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     mx.add_argument("-o", "--output", type=Path, required=True, help="identity file to write")
     mx.add_argument("--lora", type=Path, default=None, help="also write the LoRA (.safetensors); needs the model")
     mx.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    mx.add_argument("--card-weight", type=float, default=None,
+                    help="with --lora: the weight a click on its card in the WebUI's Lora tab inserts (default 0.85)")
     lk = sub.add_parser("likeness", parents=[common], help="ArcFace similarity of the faces in an image")
     lk.add_argument("image", type=Path, help="a generated image")
     lk.add_argument("--identity", type=Path, action="append", required=True,
@@ -99,16 +104,14 @@ def _tool(args, locs, out: TextIO) -> int:
     if args.output.exists() and not args.overwrite:
         raise FileExistsError(f"{args.output} already exists; use --overwrite")
     if args.lora:
-        from . import load_model, save_lora
-        from .lora import lora_metadata
+        from . import load_model
+        from .identities.lora_card import save_identity_lora
 
         args.variant = args.variant or identity.variant
         locs.check(args.variant)
         model = load_model(locs.variant_dir(args.variant), device="cpu", dtype="fp32", models_dir=locs.root)
-        lora = model.expand(identity)
-        meta = lora_metadata(args.lora.stem, lora, {"variant": identity.variant, "identity_hash": identity.hash,
-                                                    "expression": str(expr)})
-        save_lora(lora, args.lora, meta, preview=identity.preview(), overwrite=args.overwrite)
+        save_identity_lora(model.expand(identity), args.lora, identity, _card_weight(args),
+                           extra={"expression": str(expr)}, overwrite=args.overwrite)
         print(f"wrote {args.lora}", file=out)
     identity.save(args.output)
     parents = ", ".join(f"{p.factor:g}*{p.name} [{p.hash}]" for p in identity.parents)
@@ -183,12 +186,18 @@ class _Step:
     now = "starting"
 
 
+def _card_weight(args: argparse.Namespace) -> float:
+    from .lora import RECOMMENDED_WEIGHT
+
+    return RECOMMENDED_WEIGHT if args.card_weight is None else args.card_weight
+
+
 def _run(args, out: TextIO, step: _Step) -> int:
     step.now = "finding the model files"
     locs, variant = _locations(args)
-    from . import load_model, save_lora
+    from . import load_model
     from .download import download_models
-    from .lora import lora_metadata
+    from .identities.lora_card import save_identity_lora
 
     if args.command == "download":
         step.now = f"downloading {variant}"
@@ -220,11 +229,9 @@ def _run(args, out: TextIO, step: _Step) -> int:
     identity = pred.identity
     step.now = "building the LoRA"
     lora = model.expand(identity, base_weight=args.base_weight)
-    meta = lora_metadata(args.output.stem, lora, {
-        "variant": identity.variant, "identity_hash": identity.hash, "base_weight": args.base_weight,
-        "sources": ",".join(identity.source_digests)})
     step.now = f"writing {args.output}"
-    save_lora(lora, args.output, meta, preview=identity.preview(), overwrite=args.overwrite)
+    save_identity_lora(lora, args.output, identity, _card_weight(args), args.base_weight,
+                       extra={"sources": ",".join(identity.source_digests)}, overwrite=args.overwrite)
     if args.save_identity:
         step.now = f"writing {args.save_identity}"
         identity.save(args.save_identity)

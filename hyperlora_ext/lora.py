@@ -14,6 +14,9 @@ from safetensors.torch import save as safetensors_bytes
 from .files import atomic_write
 
 SDXL_BASE_VERSION = "sdxl_base_v1-0"
+TRIGGER_WORDS = ("fcsks", "fxhks", "fhyks")  # HyperLoRA's training captions start with them
+TRIGGER_PHRASE = " ".join(TRIGGER_WORDS)
+RECOMMENDED_WEIGHT = 0.85  # the official advice: 0.75-0.85
 
 
 def lora_state_dict(names: list[str], weights: list[tuple[torch.Tensor, torch.Tensor]],
@@ -80,8 +83,8 @@ def lora_metadata(name: str, state_dict: dict[str, torch.Tensor], extra: dict[st
         "modelspec.implementation": "https://github.com/Stability-AI/generative-models",
         "modelspec.title": name,
         "modelspec.date": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "modelspec.description": "Identity LoRA predicted by HyperLoRA (trigger words: fcsks fxhks fhyks)",
-        "ss_tag_frequency": json.dumps({"hyperlora": {"fcsks fxhks fhyks": 1}}),
+        "modelspec.description": f"Identity LoRA predicted by HyperLoRA (trigger words: {TRIGGER_PHRASE})",
+        "ss_tag_frequency": json.dumps({"hyperlora": {TRIGGER_PHRASE: 1}}),
     }
     meta.update({f"hyperlora.{k}": str(v) for k, v in (extra or {}).items()})
     return meta

@@ -239,7 +239,7 @@ def make_router(service: HyperLoRAService, hooks: HostHooks, credentials: dict[s
     @router.post("/identities/{name}/lora")
     def save_lora(name: str, req: SaveLoRARequest) -> dict:
         get_identity(name)
-        with http_errors(name), hooks.gpu_lock():
+        with http_errors(name), hooks.hold_gpu():
             path = service.save_lora(name, hooks.lora_dir(), req.file_name, req.base_weight, req.overwrite)
         hooks.lora_saved(path)
         return {"path": str(path), "name": path.stem,
@@ -255,7 +255,7 @@ def make_router(service: HyperLoRAService, hooks: HostHooks, credentials: dict[s
             identity = get_identity(name)
             found.setdefault(identity.name, identity)  # a name given twice (any case) is scored once
         skipped = unscored(found)
-        with http_errors(), hooks.gpu_lock():
+        with http_errors(), hooks.hold_gpu():
             scores = service.likeness(image, [i for n, i in found.items() if n not in skipped])
         return likeness_json(scores, skipped)
 

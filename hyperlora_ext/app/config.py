@@ -29,6 +29,7 @@ class ServiceConfig:
     default_weight: float = 0.85
     auto_trigger_words: bool = True
     likeness_infotext: bool = True
+    publish_loras: bool = False  # keep every identity also as a LoRA file (app/publishing.py)
 
     @property
     def identity_folder(self) -> Path:

@@ -17,7 +17,8 @@ import torch
 from ..errors import HyperLoRAError
 from ..files import path_in, safe_name
 from ..identities.identity import Identity
-from ..lora import file_tensors, lora_metadata, save_lora
+from ..identities.lora_card import save_identity_lora
+from ..lora import RECOMMENDED_WEIGHT, file_tensors
 from ..model.numerics import own_numerics
 from .model_manager import ModelManager
 
@@ -65,9 +66,12 @@ class LoRACache:
             return weights
 
     def save(self, identity: Identity, lora_dir: str | Path, file_name: str | None = None, base: float = 0.0,
-             overwrite: bool = False) -> Path:
+             overwrite: bool = False, weight: float = RECOMMENDED_WEIGHT, extra: dict[str, str] | None = None
+             ) -> Path:
         """Write ``identity`` as a kohya SDXL LoRA ``<lora_dir>/<file_name>.safetensors`` (default file
-        name: the identity's), with metadata and preview, atomically. ``FileExistsError`` if it
+        name: the identity's), a complete Lora card (``identities.lora_card``: metadata, preview, sidecar
+        whose click inserts ``weight`` and the trigger words; ``extra``: more ``hyperlora.*`` header keys),
+        atomically. ``FileExistsError`` if it
         exists and ``overwrite`` is False; ``ValueError`` for a name that cannot be a file name."""
         if base and not identity.has_base:
             raise HyperLoRAError(f"{identity.name!r} has no Base-LoRA (the checkpoint provides none)")
@@ -76,7 +80,5 @@ class LoRACache:
         if path.exists() and not overwrite:
             raise FileExistsError(f"{path} already exists; choose another name or allow overwriting")
         weights = self.lora(identity, base)
-        meta = lora_metadata(stem, weights.tensors, {
-            "identity": identity.name, "identity_hash": identity.hash, "variant": identity.variant,
-            "base_weight": f"{base:g}", "sources": ", ".join(identity.source_names)})
-        return save_lora(weights.tensors, path, meta, identity.preview(), overwrite=overwrite)
+        return save_identity_lora(weights.tensors, path, identity, weight, base, overwrite=overwrite,
+                                  extra={"sources": ", ".join(identity.source_names), **(extra or {})})

@@ -12,10 +12,11 @@ import contextlib
 import html
 import logging
 import os
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, ContextManager
+from typing import Callable, ContextManager, Iterator
 
 from PIL import Image
 
@@ -45,13 +46,33 @@ class HostHooks:
     lora_saved: Callable[[Path], None]
     gpu_lock: Callable[[], ContextManager] = contextlib.nullcontext
     tags_off: str | None = None
+    loras_changed: Callable[[], None] = lambda: None  # LoRA files were added or removed: the host re-reads them
+    _held: threading.local = field(default_factory=threading.local, repr=False)
+
+    @contextlib.contextmanager
+    def hold_gpu(self) -> Iterator[None]:
+        """``gpu_lock``, re-entrant per thread: a thread that holds it already goes on (the host's queue lock
+        is not re-entrant, and publishing runs both inside a Create and on its own)."""
+        if getattr(self._held, "depth", 0):
+            self._held.depth += 1
+            try:
+                yield
+            finally:
+                self._held.depth -= 1
+            return
+        with self.gpu_lock():
+            self._held.depth = 1
+            try:
+                yield
+            finally:
+                self._held.depth = 0
 
     def create_waiting(self, create: Callable[[], tuple[Prediction, PhotoCheck]]) -> tuple[Prediction, PhotoCheck]:
         """Run ``create`` (a Create: ``service.create_checked``) under ``gpu_lock``; its prediction's
         timings then start with "wait for the WebUI", the seconds spent waiting for the lock (a
         generation, or on A1111 the SD model still loading after start-up)."""
         start = time.perf_counter()
-        with self.gpu_lock():
+        with self.hold_gpu():
             waited = time.perf_counter() - start
             pred, check = create()
         pred.timings = {WAIT_KEY: waited, **pred.timings}
@@ -119,6 +140,24 @@ class Panel:
         self.service = service
         self.hooks = hooks
 
+    def _with_note(self, text: str, name: str) -> str:
+        """``text`` and what publishing did for identity ``name`` (setting: keep identities as LoRA files)."""
+        note = self.service.publish_note(name)
+        return f"{text} — {note}" if note else text
+
+    def publishing_status(self) -> str:
+        """Status HTML of "keep identities as LoRA files": a publication running or finished in this
+        process, or, with the setting off, the files that stay ("" when there is nothing to say)."""
+        publisher = self.service.publisher
+        if publisher is None:
+            return ""
+        text = publisher.status.text()
+        if not publisher.enabled:
+            left = publisher.published_files()
+            text = (f"Identities are not kept as LoRA files (setting off); the {len(left)} published file(s) in "
+                    f"{publisher.folder} stay." if left else "")
+        return message(text) if text else ""
+
     def names(self) -> list[str]:
         """Stored identity names ([] when the folder cannot be read; logged)."""
         try:
@@ -157,7 +196,8 @@ class Panel:
             text += " — skipped: " + "; ".join(f"{k}: {v}" for k, v in pred.skipped.items())
         if check.photos:
             text += " — " + photo_check_text(check)
-        return captioned(identity.crops, check, drop_flagged), message(text), identity.name
+        return captioned(identity.crops, check, drop_flagged), message(self._with_note(text, identity.name)), \
+            identity.name
 
     def mix(self, expression: str, name: str, overwrite: bool) -> tuple[str, str | None]:
         """Expression (``0.6*alice + 0.4*bob`` or ``smiling - neutral``) -> stored identity.
@@ -172,7 +212,8 @@ class Panel:
             return failure("Mixing the identities", exc), None
         kind = "slider" if identity.is_slider else "mix"
         tag = format_tag(identity.name, self.service.config.default_weight)
-        return message(f"Created {kind} {identity.name!r} = {expression.strip()}. Tag: {tag}"), identity.name
+        text = f"Created {kind} {identity.name!r} = {expression.strip()}. Tag: {tag}"
+        return message(self._with_note(text, identity.name)), identity.name
 
     def show(self, name: str | None) -> tuple[list[Image.Image], str]:
         if not name:
@@ -194,7 +235,7 @@ class Panel:
         if not name:
             return message("Select an identity first.", ok=False)
         try:
-            with self.hooks.gpu_lock():
+            with self.hooks.hold_gpu():
                 path = self.service.save_lora(name, self.hooks.lora_dir(), file_name or None, base, overwrite)
             self.hooks.lora_saved(path)
         except KeyError:
@@ -217,7 +258,8 @@ class Panel:
             return message(str(exc), ok=False), name
         except Exception as exc:
             return failure("Renaming the identity", exc), name
-        return message(f"Renamed {name!r} to {new!r}; update prompts that use <{TAG}:{name}>."), new
+        text = f"Renamed {name!r} to {new!r}; update prompts that use <{TAG}:{name}>."
+        return message(self._with_note(text, new)), new
 
     def delete(self, name: str | None, confirmed: bool) -> tuple[str, str | None]:
         if not name:
@@ -232,7 +274,7 @@ class Panel:
             return message(str(exc), ok=False), name
         except Exception as exc:
             return failure("Deleting the identity", exc), name
-        return message(f"Deleted {gone!r}."), None
+        return message(self._with_note(f"Deleted {gone!r}.", gone)), None
 
     def adetailer_prompt(self, names: list[str] | None, weight: float, base: float, current: str | None
                          ) -> tuple[str | None, str]:

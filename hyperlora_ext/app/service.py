@@ -10,8 +10,9 @@ it returns into the host's own LoRA objects. Settings are read through ``config(
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, ContextManager, Sequence
 
+from ..errors import HyperLoRAError
 from ..identities.identity import Identity
 from ..identities.store import IdentityStore
 from ..model.engine import HyperLoRAModel
@@ -24,6 +25,7 @@ from .config import Progress, ServiceConfig, no_progress
 from .identity_library import IdentityLibrary
 from .lora_cache import LoRACache, LoRAWeights
 from .model_manager import ModelManager
+from .publishing import LoRAPublisher
 from .tag_resolver import Resolution, resolve_tags
 from .tags import TagRequest
 
@@ -42,6 +44,7 @@ class HyperLoRAService:
         self.models = ModelManager(config, free_memory)
         self.identities = IdentityLibrary(config, self.models)
         self.loras = LoRACache(self.models)
+        self.publisher: LoRAPublisher | None = None  # the host's Lora folder is needed: ``publish_to``
 
     @property
     def config(self) -> ServiceConfig:
@@ -82,11 +85,15 @@ class HyperLoRAService:
                        image_names: Sequence[str] | None = None, overwrite: bool = False,
                        progress: Progress = no_progress, drop_flagged: bool = False
                        ) -> tuple[Prediction, PhotoCheck]:
-        return self.identities.create_checked(images, name, variant, remove_background, grayscale, image_names,
-                                              overwrite, progress, drop_flagged)
+        pred, check = self.identities.create_checked(images, name, variant, remove_background, grayscale,
+                                                     image_names, overwrite, progress, drop_flagged)
+        self._publish(lambda p: p.saved(pred.identity))
+        return pred, check
 
     def mix(self, expression: str, name: str, overwrite: bool = False) -> Identity:
-        return self.identities.mix(expression, name, overwrite)
+        identity = self.identities.mix(expression, name, overwrite)
+        self._publish(lambda p: p.saved(identity))
+        return identity
 
     def identity(self, name: str) -> Identity:
         return self.identities.get(name)
@@ -95,10 +102,44 @@ class HyperLoRAService:
         return self.identities.find_by_hash(identity_hash)
 
     def rename(self, old: str, new: str) -> str:
-        return self.identities.rename(old, new)
+        before = self._stored_hash(old)
+        renamed = self.identities.rename(old, new)
+        self._publish(lambda p: p.renamed(old, before or "", self.identity(renamed)))
+        return renamed
 
     def delete(self, name: str) -> str:
-        return self.identities.delete(name)
+        before = self._stored_hash(name)
+        gone = self.identities.delete(name)
+        self._publish(lambda p: p.deleted(gone, before or ""))
+        return gone
+
+    # ---- published LoRA files (LoRAPublisher) ------------------------------------------------
+    def publish_to(self, lora_dir: Callable[[], Path], gpu_lock: Callable[[], ContextManager],
+                   changed: Callable[[], None]) -> LoRAPublisher:
+        """Keep every identity also as a LoRA file in ``lora_dir()`` while the setting is on (the host's Lora
+        folder, its re-entrant GPU lock, and what re-reads its LoRA list)."""
+        self.publisher = LoRAPublisher(self._config, self.identities, self.loras, lora_dir, gpu_lock, changed)
+        return self.publisher
+
+    def publish_note(self, name: str) -> str:
+        """What publishing did with identity ``name`` in the last change ("" when off or nothing)."""
+        if self.publisher is None or not self.publisher.enabled:
+            return ""
+        return self.publisher.notes.get(name, "")
+
+    def _publish(self, event: Callable[[LoRAPublisher], str]) -> None:
+        if self.publisher is not None and self.publisher.enabled:
+            event(self.publisher)
+
+    def _stored_hash(self, name: str) -> str | None:
+        """The stored identity's hash before a change (None when it cannot be read: then any published
+        file of that name is left alone)."""
+        if self.publisher is None or not self.publisher.enabled:
+            return None
+        try:
+            return self.identity(name).hash
+        except (KeyError, HyperLoRAError):
+            return None
 
     def user_metadata_path(self, name: str) -> Path:
         return self.identities.user_metadata_path(name)
@@ -123,5 +164,7 @@ class HyperLoRAService:
 
     def save_lora(self, name: str, lora_dir: str | Path, file_name: str | None = None, base: float = 0.0,
                   overwrite: bool = False) -> Path:
-        """Write identity ``name`` as a LoRA file (``LoRACache.save``); ``KeyError`` if unknown."""
-        return self.loras.save(self.identity(name), lora_dir, file_name, base, overwrite)
+        """Write identity ``name`` as a LoRA file and its card (``LoRACache.save``; a click on the card inserts
+        the configured default weight); ``KeyError`` if unknown."""
+        return self.loras.save(self.identity(name), lora_dir, file_name, base, overwrite,
+                               weight=self.config.default_weight)

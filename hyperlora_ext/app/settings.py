@@ -14,6 +14,8 @@ from ..model.locations import ENV_MODELS_DIR
 from .config import ServiceConfig
 
 SECTION = ("hyperlora", "HyperLoRA")
+PUBLISH_KEY = "hyperlora_publish_loras"
+FILE_MB = 23.5  # one identity's LoRA file (fp16, rank 8, 560 layers)
 OFFLOAD_CHOICES = {"Auto (offload on GPUs under 16 GB)": "auto", "Keep on GPU": "resident",
                    "Offload to CPU after each use": "offload"}
 
@@ -56,6 +58,10 @@ OPTIONS = [
            "checkbox", info="off: it starts closed, one line above the Script dropdown", reload_ui=True),
     Option("hyperlora_allow_download", True, "Download missing HyperLoRA model files on first use", "checkbox",
            info="from the Hugging Face hub; off: a message lists the files to place by hand"),
+    Option(PUBLISH_KEY, False, "Also keep every identity as a LoRA file (Lora folder, HyperLoRA/hyperlora_NAME)",
+           "checkbox", info=f"for tools that read only <lora:...> (Regional Prompter, LoRA Block Weight); "
+                            f"~{FILE_MB:g} MB each, kept in step with the identities; turning it off leaves the "
+                            "files in place"),
 ]
 
 
@@ -89,4 +95,5 @@ def service_config(opts, cmd_opts, webui_models_dir: str | os.PathLike, device: 
         default_weight=float(option_value(opts, "hyperlora_default_weight")),
         auto_trigger_words=bool(option_value(opts, "hyperlora_auto_trigger_words")),
         likeness_infotext=bool(option_value(opts, "hyperlora_likeness_infotext")),
+        publish_loras=bool(option_value(opts, PUBLISH_KEY)),
     )

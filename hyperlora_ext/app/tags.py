@@ -16,8 +16,9 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from ..lora import TRIGGER_WORDS
+
 TAG = "hyperlora"
-TRIGGER_WORDS = ("fcsks", "fxhks", "fhyks")
 INFOTEXT_KEY = "HyperLoRA"
 MAX_WEIGHT = 10.0
 FACE_SEPARATOR = " [SEP] "  # ADetailer splits ad_prompt on \s*\[SEP\]\s*; detection j uses part j

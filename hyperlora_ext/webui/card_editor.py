@@ -19,6 +19,16 @@ from modules import ui_extra_networks_user_metadata
 from ..app.panel import Panel, identity_facts
 from ..app.panel_help import HELP
 
+CARD_PAGES = ("hyperlora", "lora")  # our page, and the Lora page that lists published identities
+
+
+def refresh_cards_js(tabname: str, pages: tuple[str, ...] = CARD_PAGES) -> str:
+    """JS that reloads the cards of ``pages`` in ``tabname`` (each page's hidden refresh control, as its own
+    refresh button does) after an action changed identities or LoRA files; a page not built is skipped."""
+    ids = json.dumps([f"{tabname}_{page}_extra_refresh_internal" for page in pages])
+    return (f"function(){{ {ids}.forEach(function(id){{ var b = document.getElementById(id); "
+            "if (b) b.dispatchEvent(new Event('click')); }); }")
+
 
 class HyperLoRAUserMetadataEditor(ui_extra_networks_user_metadata.UserMetadataEditor):
     def __init__(self, ui, tabname: str, page, panel: Panel) -> None:
@@ -38,12 +48,6 @@ class HyperLoRAUserMetadataEditor(ui_extra_networks_user_metadata.UserMetadataEd
             return [*table, ("Problem:", str(exc))]
         return [*table, *((label, html.escape(value)) for label, value in
                           identity_facts(identity, self.panel.service.config.default_weight))]
-
-    def _refresh_cards_js(self) -> str:
-        """JS that reloads the page's cards (the host's refresh control) after an action."""
-        button = json.dumps(f"{self.tabname}_{self.page.extra_networks_tabname}_extra_refresh_internal")
-        return (f"function(){{ var b = document.getElementById({button}); "
-                "if (b) b.dispatchEvent(new Event('click')); }")
 
     def _forget(self, name: str) -> None:
         self.page.items.pop(name, None)
@@ -95,10 +99,11 @@ class HyperLoRAUserMetadataEditor(ui_extra_networks_user_metadata.UserMetadataEd
         rename.click(fn=on_rename, inputs=[self.edit_name_input, new_name],
                      outputs=[actions_status, self.edit_name_input, self.edit_name, self.html_filedata,
                               self.html_preview]
-                     ).then(fn=None, _js=self._refresh_cards_js())
+                     ).then(fn=None, _js=refresh_cards_js(self.tabname))
 
         save_lora.click(fn=lambda name, file, over: self.panel.save_lora(name, file, 0.0, over),
-                        inputs=[self.edit_name_input, lora_name, lora_overwrite], outputs=[actions_status])
+                        inputs=[self.edit_name_input, lora_name, lora_overwrite], outputs=[actions_status]
+                        ).then(fn=None, _js=refresh_cards_js(self.tabname, ("lora",)))
 
         def on_delete(name: str, confirmed: bool):
             text, _ = self.panel.delete(name, confirmed)
@@ -107,7 +112,7 @@ class HyperLoRAUserMetadataEditor(ui_extra_networks_user_metadata.UserMetadataEd
             return text, gr.update(value=False)
 
         delete.click(fn=on_delete, inputs=[self.edit_name_input, confirm], outputs=[actions_status, confirm]
-                     ).then(fn=None, _js=self._refresh_cards_js())
+                     ).then(fn=None, _js=refresh_cards_js(self.tabname))
 
     def save_user_metadata(self, name: str, desc: str, notes: str) -> None:
         if name not in self.page.items:  # renamed or deleted while the editor was open

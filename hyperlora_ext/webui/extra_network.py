@@ -122,6 +122,10 @@ class HostAdapter:
         else:
             self.networks.list_available_networks()
 
+    def loras_changed(self) -> None:
+        """LoRA files were added or removed in the Lora folder: the Lora extension lists its folder again."""
+        self.networks.list_available_networks()
+
     def free_memory(self, nbytes: int) -> None:
         """Make room on the GPU before the hypernetwork goes there (hosts with a memory manager)."""
 

@@ -21,7 +21,7 @@ from modules import script_callbacks, shared
 from ..app.infotext_paste import point_tags_at_renamed
 from ..app.panel import HostHooks, Panel
 from ..app.service import HyperLoRAService, ServiceConfig
-from ..app.settings import OPTIONS, SECTION, open_accordion, service_config
+from ..app.settings import OPTIONS, PUBLISH_KEY, SECTION, open_accordion, service_config
 from ..version import __version__
 from .extra_network import ExtraNetworkTagsOff, HostAdapter
 
@@ -112,7 +112,8 @@ class Extension:
         self.tags_off: str | None = None  # why <hyperlora> tags are off, when no adapter fits
         self.host = self._make_host()
         self.hooks = HostHooks(lora_dir=_lora_dir, lora_saved=self._lora_saved, gpu_lock=_gpu_lock,
-                               tags_off=self.tags_off)
+                               tags_off=self.tags_off, loras_changed=self._loras_changed)
+        self.publisher = self.service.publish_to(_lora_dir, self.hooks.hold_gpu, self._loras_changed)
         self.panel = Panel(self.service, self.hooks)
         script_callbacks.on_ui_settings(self.ui_settings)
         script_callbacks.on_before_ui(self.before_ui)
@@ -165,8 +166,9 @@ class Extension:
 
         components = {"textbox": gr.Textbox, "slider": gr.Slider, "radio": gr.Radio, "checkbox": None}
         for option in OPTIONS:
+            onchange = self._publish_setting_changed if option.key == PUBLISH_KEY else None
             info = shared.OptionInfo(option.default, option.label, components[option.kind], option.args or None,
-                                     section=SECTION)
+                                     onchange=onchange, section=SECTION)
             if option.info:
                 info = info.info(option.info)
             if option.reload_ui:
@@ -200,6 +202,7 @@ class Extension:
     def app_started(self, demo, app) -> None:
         from ..app.names_route import add_names_route
 
+        self.publisher.start_publish_all()  # with the setting on: identities made while the WebUI was off
         add_names_route(app, self.panel.names, lambda: self.service.config.default_weight)  # autocomplete
         if not getattr(shared.cmd_opts, "api", False):
             return
@@ -223,6 +226,19 @@ class Extension:
     def _lora_saved(self, path: Path) -> None:
         if self.host is not None:
             self.host.lora_saved(path)
+
+    def _publish_setting_changed(self) -> None:
+        """Settings -> keep identities as LoRA files: turned on, publish the existing ones (in the background,
+        progress in the panel); turned off, the files stay (said in the console)."""
+        if self.publisher.enabled:
+            self.publisher.start_publish_all()
+        else:
+            print(f"HyperLoRA: identities are no longer kept as LoRA files; the files in {self.publisher.folder} "
+                  "stay (delete the folder to remove them)")
+
+    def _loras_changed(self) -> None:
+        if self.host is not None:
+            self.host.loras_changed()
 
     def _free_memory(self, nbytes: int) -> None:
         if self.host is not None:

@@ -28,6 +28,7 @@ import gradio as gr
 from ..app.panel import Panel, code_html
 from ..app.panel_help import HELP, INTRO_CREATE, INTRO_USE, tags_off_notice
 from ..app.tags import format_tag, put_tag
+from .card_editor import refresh_cards_js
 
 SLIDER_WEIGHT = 2.0  # the weight slider spans -2..2 (concept sliders need negative weights; tags allow more)
 
@@ -47,6 +48,7 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None, adetailer_box=N
     function to call with ADetailer's box if it is created later."""
     service = panel.service
     names = panel.names()
+    refresh_cards = refresh_cards_js(tabname)  # the HyperLoRA and Lora card pages show the change
     variants = service.variants()
     eid = f"hyperlora_{tabname}"
 
@@ -110,6 +112,7 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None, adetailer_box=N
                     for_adetailer = gr.Button("Insert for ADetailer", variant="secondary", scale=0, min_width=150,
                                               **tip("for_adetailer"))
                 manage_status = gr.HTML(elem_id=f"{eid}_manage_status")
+                publish_status = gr.HTML(panel.publishing_status(), elem_id=f"{eid}_publish_status")
                 gr.Markdown("**Save as LoRA file**", elem_classes=["hyperlora-section"])
                 with gr.Row():
                     lora_name = gr.Textbox(label="LoRA file name", placeholder="default: the identity name",
@@ -147,14 +150,14 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None, adetailer_box=N
         return images, text, identity_update(created or selected)
 
     create.click(on_create, inputs=[files, name, variant, remove_bg, grayscale, overwrite, drop_flagged, identity],
-                 outputs=[crops, status, identity], show_progress=True)
+                 outputs=[crops, status, identity], show_progress=True).then(fn=None, _js=refresh_cards)
 
     def on_mix(text, new, replace, selected):
         status_html, created = panel.mix(text, new, replace)
         return status_html, identity_update(created or selected)
 
     mix.click(on_mix, inputs=[expression, mix_name, mix_overwrite, identity], outputs=[manage_status, identity]) \
-        .then(per_face_update, inputs=[per_face], outputs=[per_face])
+        .then(per_face_update, inputs=[per_face], outputs=[per_face]).then(fn=None, _js=refresh_cards)
 
     def on_refresh(selected):
         variants = service.variants()
@@ -164,6 +167,8 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None, adetailer_box=N
     refresh.click(per_face_update, inputs=[per_face], outputs=[per_face])
     use_tab.select(identity_update, inputs=[identity], outputs=[identity])  # identities made or renamed elsewhere
     use_tab.select(per_face_update, inputs=[per_face], outputs=[per_face])
+    for event in (refresh.click, use_tab.select):  # "keep identities as LoRA files": where it stands
+        event(panel.publishing_status, outputs=[publish_status])
     # ``input`` fires on the user's choice only; ``change`` would also fire when Create selects the new
     # identity and overwrite this tab's message.
     identity.input(panel.show, inputs=[identity], outputs=[faces, manage_status])
@@ -197,19 +202,20 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None, adetailer_box=N
     else:
         for_adetailer.click(on_adetailer_copy, inputs=[per_face, weight, base], outputs=[manage_status])
 
-    save.click(panel.save_lora, inputs=[identity, lora_name, base, lora_overwrite], outputs=[manage_status])
+    save.click(panel.save_lora, inputs=[identity, lora_name, base, lora_overwrite], outputs=[manage_status]) \
+        .then(fn=None, _js=refresh_cards)
 
     def on_rename(selected, new):
         text, now = panel.rename(selected, new)
         return text, identity_update(now)
 
     rename.click(on_rename, inputs=[identity, new_name], outputs=[manage_status, identity]) \
-        .then(per_face_update, inputs=[per_face], outputs=[per_face])
+        .then(per_face_update, inputs=[per_face], outputs=[per_face]).then(fn=None, _js=refresh_cards)
 
     def on_delete(selected, confirmed):
         text, now = panel.delete(selected, confirmed)
         return text, identity_update(now), gr.update(value=False)
 
     delete.click(on_delete, inputs=[identity, confirm], outputs=[manage_status, identity, confirm]) \
-        .then(per_face_update, inputs=[per_face], outputs=[per_face])
+        .then(per_face_update, inputs=[per_face], outputs=[per_face]).then(fn=None, _js=refresh_cards)
     return [enabled, identity, weight, base], (None if adetailer_box is not None else wire_late)

@@ -200,6 +200,12 @@ class WebUI:
             self.processing.sample(self.shared.sd_model)
         return p
 
+    def unet_weights(self) -> dict:
+        """A copy of the UNet's weights as the last sampling left them."""
+        model = self.shared.sd_model
+        unet = model.forge_objects.unet.model if self.is_forge else model.model
+        return {k: v.clone() for k, v in unet.state_dict().items()}
+
     def process_images(self, prompt: str, **fields):
         """A whole generation with the always-on scripts (ours with no arguments, as an API request without
         ``alwayson_scripts``): their ``process``, each batch's activation and sampling, ``deactivate``, their

@@ -1,9 +1,10 @@
 """``webui/host.py``: what the ``Extension`` registers in the host (settings, the extra network, the
-Extra Networks page, X/Y/Z axes, routes, infotext pasting, clean-up), on both fake hosts."""
+Extra Networks page, X/Y/Z axes, routes, infotext pasting, clean-up), on every fake host."""
 
 import logging
 import sys
 
+import torch
 from fastapi.testclient import TestClient
 from people import ALICE
 
@@ -172,3 +173,28 @@ def test_the_host_family_is_found_by_capability(webui, monkeypatch, capsys):
     assert f"{FAMILIES[webui.name]} (" in capsys.readouterr().out  # the start-up line names the family
     monkeypatch.setitem(sys.modules, "modules_forge", None)
     assert host_family().name == "A1111" and is_forge() is False
+
+
+def test_the_publishing_setting_keeps_identities_as_lora_files_the_host_lists(webui, capsys):
+    """Settings -> keep every identity as a LoRA file: turning it on publishes the existing identities (in the
+    background), the host's Lora extension lists them at once, ``<lora:hyperlora_NAME:w>`` merges what
+    ``<hyperlora:NAME:w>`` does, a rename follows, and turning it off leaves the files."""
+    ext = webui.start()
+    ext.service.create_identity(ALICE, "alice", "tiny_id")
+    opts, networks = webui.shared.opts, webui.networks
+    published = webui.lora_dir / "HyperLoRA" / "hyperlora_alice.safetensors"
+    assert not published.exists()
+    assert opts.set("hyperlora_publish_loras", True)  # what Apply settings does: runs the option's onchange
+    ext.publisher.join(120)
+    assert published.is_file() and networks.available_networks["hyperlora_alice"].filename == str(published)
+    webui.process_images("photo <hyperlora:alice:0.7>")
+    by_tag = webui.unet_weights()
+    webui.process_images("photo <lora:hyperlora_alice:0.7>")
+    by_file = webui.unet_weights()
+    assert all(torch.equal(by_tag[k], by_file[k]) for k in by_tag)
+    assert "hyperlora_dora" in ext.panel.rename("alice", "dora")[0]
+    assert "hyperlora_alice" not in networks.available_networks and "hyperlora_dora" in networks.available_networks
+    assert opts.set("hyperlora_publish_loras", False)
+    assert "the files in" in capsys.readouterr().out and published.with_name("hyperlora_dora.safetensors").exists()
+    ext.service.delete("dora")  # off: the file stays
+    assert published.with_name("hyperlora_dora.safetensors").exists()

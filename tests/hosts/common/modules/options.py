@@ -1,8 +1,10 @@
 """Fake of ``modules/options.py`` (A1111 v1.10.1@82a973c = Forge@dfdcbab): ``OptionInfo`` (default, label,
 component and its args, section, ``.info()`` appending to ``comment_after``), ``options_section``
 and ``Options``: values in ``data``, defaults from ``data_labels``, ``add_option`` registering a
-setting at run time, attribute access to both, ``AttributeError`` for an unknown key. Left out:
-frozen settings, saving and loading, categories."""
+setting at run time, attribute access to both, ``AttributeError`` for an unknown key, and ``set`` (what
+the Settings tab's Apply and ``POST /sdapi/v1/options`` do: a changed value runs the option's ``onchange``;
+if that raises, the host displays it and puts the old value back). Left out: frozen settings, saving and
+loading, categories."""
 
 
 class OptionInfo:
@@ -73,3 +75,22 @@ class Options:
         self.data_labels[key] = info
         if key not in self.data and not info.do_not_save:
             self.data[key] = info.default
+
+    def set(self, key, value, is_api=False, run_callbacks=True):
+        oldval = self.data.get(key, None)
+        if oldval == value:
+            return False
+        option = self.data_labels[key]
+        if option.do_not_save or (is_api and option.restrict_api):
+            return False
+        setattr(self, key, value)
+        if run_callbacks and option.onchange is not None:
+            try:
+                option.onchange()
+            except Exception as e:
+                from modules import errors
+
+                errors.display(e, f"changing setting {key} to {value}")
+                setattr(self, key, oldval)
+                return False
+        return True
