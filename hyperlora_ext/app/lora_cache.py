@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from ..errors import HyperLoRAError
-from ..files import path_in, safe_name
+from ..files import path_in, safe_name, spelling_in
 from ..identities.identity import Identity
 from ..lora import file_tensors, lora_metadata, save_lora
 from ..model.numerics import own_numerics
@@ -67,14 +67,18 @@ class LoRACache:
     def save(self, identity: Identity, lora_dir: str | Path, file_name: str | None = None, base: float = 0.0,
              overwrite: bool = False) -> Path:
         """Write ``identity`` as a kohya SDXL LoRA ``<lora_dir>/<file_name>.safetensors`` (default file
-        name: the identity's), with metadata and preview, atomically. ``FileExistsError`` if it
-        exists and ``overwrite`` is False; ``ValueError`` for a name that cannot be a file name."""
+        name: the identity's), with metadata and preview, atomically; returns the path written.
+        File names follow the identities' case rule on every filesystem: a LoRA file whose name
+        differs only in case is that file (``FileExistsError`` naming it unless ``overwrite``, which
+        replaces it under its own spelling). ``ValueError`` for a name that cannot be a file name."""
         if base and not identity.has_base:
             raise HyperLoRAError(f"{identity.name!r} has no Base-LoRA (the checkpoint provides none)")
-        stem = safe_name(file_name or identity.name)
+        wanted = safe_name(file_name or identity.name)
+        stem = spelling_in(Path(lora_dir), wanted + ".safetensors")[: -len(".safetensors")]
         path = path_in(lora_dir, stem, ".safetensors")
         if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} already exists; choose another name or allow overwriting")
+            case = "" if stem == wanted else f" (the name {wanted!r} differs from it only in case)"
+            raise FileExistsError(f"{path} already exists{case}; choose another name or allow overwriting")
         weights = self.lora(identity, base)
         meta = lora_metadata(stem, weights.tensors, {
             "identity": identity.name, "identity_hash": identity.hash, "variant": identity.variant,

@@ -1,7 +1,9 @@
 """Identities: the coefficient tokens of one person and what is done with them.
 
 ``identity`` (the ``Identity`` type, its file format and ``pool_tokens``), ``algebra`` (mixes and
-sliders), ``store`` (the identity folder, safe for several processes).
+sliders), ``store`` (the identity folder, safe for several processes, one identity per
+case-insensitive name) with ``listing`` (what the folder holds) and
+``previews`` (the card images that follow their identity file).
 
 May import: the standard library, torch, numpy, PIL, safetensors, and ``hyperlora_ext.errors`` /
 ``hyperlora_ext.files``. Never the model, the photo stages or any WebUI layer.
