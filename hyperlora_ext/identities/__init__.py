@@ -2,7 +2,7 @@
 
 ``identity`` (the ``Identity`` type, its file format and ``pool_tokens``), ``algebra`` (mixes and
 sliders), ``store`` (the identity folder, safe for several processes, one identity per
-case-insensitive name) with ``listing`` (what the folder holds) and
+case-insensitive name) with ``listing`` (the folder's listing, read again only when it changed) and
 ``previews`` (the card images that follow their identity file).
 
 May import: the standard library, torch, numpy, PIL, safetensors, and ``hyperlora_ext.errors`` /

@@ -9,11 +9,11 @@ made outside the store differ only in case). Unknown names raise ``UnknownIdenti
 ``KeyError``), unusable files ``DamagedIdentityError``.
 
 Several processes (WebUI instances, machines on a network share) may use one folder at once:
-the folder is listed on every lookup (``listing``), loaded identities are cached per file
-version (inode, size, mtime, ctime), a write checks the name and publishes its file under the
-folder's write lock (``files.folder_lock``), atomically and exclusively (a name another process
-just took raises ``FileExistsError``, nothing is clobbered), and each preview is re-checked
-against the identity file it belongs to. Files that are not
+the listing is read again whenever the folder changed (``listing.FolderListing``), loaded
+identities are cached per file version (inode, size, mtime, ctime), a write checks the name and
+publishes its file under the folder's write lock (``files.folder_lock``), atomically and
+exclusively (a name another process just took raises ``FileExistsError``, nothing is clobbered),
+and each preview is re-checked against the identity file it belongs to. Files that are not
 identities are reported, never loaded, and never hide the others.
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 from ..errors import DamagedIdentityError, HyperLoRAError, NameConflictError, UnknownIdentityError
 from ..files import folder_lock, move, name_key, path_in, safe_name, same_entry, unlink_quiet, write_temp
 from .identity import Identity
-from .listing import PREVIEW_SUFFIX, STALE_TEMP_SECONDS, SUFFIX, Listing, read_listing
+from .listing import PREVIEW_SUFFIX, STALE_TEMP_SECONDS, SUFFIX, FolderListing, Listing, read_listing
 from .previews import Content, content, respell, sync_preview
 
 __all__ = ["IdentityStore", "PREVIEW_SUFFIX", "STALE_TEMP_SECONDS", "SUFFIX"]
@@ -47,6 +47,7 @@ class IdentityStore:
         self.folder = Path(folder)
         self._lock = threading.RLock()
         self._cache: dict[Path, tuple[Stamp, Identity]] = {}
+        self._listing = FolderListing(self.folder)
 
     # ---- names ---------------------------------------------------------------------------
     def scan(self) -> tuple[dict[str, Path], dict[str, str]]:
@@ -57,14 +58,14 @@ class IdentityStore:
         return dict(listing.found), dict(listing.problems)
 
     def names(self) -> list[str]:
-        """Stored identity names, sorted case-insensitively (read from the folder every time)."""
-        return sorted(read_listing(self.folder)[0].found, key=str.lower)
+        """Stored identity names, sorted case-insensitively (the folder is listed again when it changed)."""
+        return sorted(self._listing.get().found, key=str.lower)
 
-    def resolve(self, name: str) -> str | None:
+    def resolve(self, name: str, fresh: bool = False) -> str | None:
         """The stored name ``name`` refers to: itself when stored so, else the one stored name equal
         ignoring case; None if there is none. ``NameConflictError`` when several stored names
-        differ from it only in case."""
-        return self._resolve_in(read_listing(self.folder)[0], name)
+        differ from it only in case. ``fresh``: list the folder now."""
+        return self._resolve_in(self._listing.get(fresh), name)
 
     def _resolve_in(self, listing: Listing, name: str) -> str | None:
         name = str(name)
@@ -136,7 +137,7 @@ class IdentityStore:
     def load_all(self) -> tuple[dict[str, Identity], dict[str, str]]:
         """(name -> identity, name or file name -> problem) for every file in the folder;
         damaged, foreign and left-over files are reported, never loaded."""
-        listing = read_listing(self.folder)[0]
+        listing = self._listing.get()
         good: dict[str, Identity] = {}
         bad = dict(listing.problems)
         for name in sorted(listing.found, key=str.lower):
@@ -163,7 +164,7 @@ class IdentityStore:
         moment, and ``overwrite`` is False; nothing is changed then."""
         name = safe_name(name)
         with self._lock, folder_lock(self.folder):
-            existing = self.resolve(name)
+            existing = self.resolve(name, fresh=True)
             if existing is not None and not overwrite:
                 raise self._taken(existing)
             name = existing or name
@@ -177,6 +178,7 @@ class IdentityStore:
                 raise self._taken(name) from None
             finally:
                 unlink_quiet(tmp)
+                self._listing.changed()
         self._sync_preview(name, (mine, identity))
         return name
 
@@ -197,7 +199,7 @@ class IdentityStore:
         identity's name in any case, also just now by another process. The preview follows."""
         new = safe_name(new)
         with self._lock, folder_lock(self.folder):
-            listing = read_listing(self.folder)[0]
+            listing = self._listing.get(fresh=True)
             stored = self._resolve_in(listing, old)
             if stored is None:
                 raise UnknownIdentityError(old)
@@ -219,6 +221,7 @@ class IdentityStore:
                 raise UnknownIdentityError(old) from None
             finally:
                 self._cache.pop(src, None)
+                self._listing.changed()
             if respelled:
                 respell(self.preview_path(stored), self.preview_path(new))
         self._sync_preview(new)
@@ -240,5 +243,6 @@ class IdentityStore:
                 raise UnknownIdentityError(name) from None
             finally:
                 self._cache.pop(path, None)
+                self._listing.changed()
             self._sync_preview(stored)  # removes it, or re-draws it if the name was re-used meanwhile
             return stored

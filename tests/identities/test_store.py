@@ -20,6 +20,7 @@ from store_workers import make_identity
 from hyperlora_ext import HyperLoRAError
 from hyperlora_ext.errors import DamagedIdentityError, NameConflictError, UnknownIdentityError
 from hyperlora_ext.files import LOCK_NAME, atomic_write, move, write_temp
+from hyperlora_ext.identities.listing import MARKER
 from hyperlora_ext.identities.store import STALE_TEMP_SECONDS, IdentityStore
 
 
@@ -31,8 +32,8 @@ def store(tmp_path):
 
 
 def listed(folder) -> list[str]:
-    """The folder's files, without the store's own bookkeeping (its write lock)."""
-    return sorted(n for n in os.listdir(folder) if n != LOCK_NAME)
+    """The folder's files, without the store's own bookkeeping (its write lock and listing marker)."""
+    return sorted(n for n in os.listdir(folder) if n not in (LOCK_NAME, MARKER))
 
 
 def preview_color(store, name):
@@ -153,6 +154,28 @@ def test_previews_follow_their_identity(store):
     store.delete("alice")
     assert listed(store.folder) == ["robert.safetensors"]
 
+
+def test_lookups_list_the_folder_only_after_it_changed(tmp_path, monkeypatch):
+    store = IdentityStore(tmp_path / "ids")
+    for i in range(12):
+        store.save(make_identity(i), f"person{i}")
+    past = time.time() - 3600
+    os.utime(store.folder, (past, past))  # last changed an hour ago
+    listings = []
+    scandir = os.scandir
+
+    def counting_scandir(path="."):
+        if os.fspath(path) == os.fspath(store.folder):
+            listings.append(path)
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", counting_scandir)
+    for name in store.names():  # the Extra Networks page: one card per identity, likeness per image
+        assert store.get(name).name == name and store.resolve(name.upper()) == name and name in store
+    assert len(store.load_all()[0]) == 12
+    assert len(listings) == 1  # once for 12 cards, not once per lookup (O(N) for N identities, not O(N^2))
+    store.save(make_identity(99), "newcomer")  # the store's own write: seen at once
+    assert "newcomer" in store.names() and store.get("NEWCOMER").hash == make_identity(99).hash
 
 # ---- the one case rule: names are case-insensitive, one file per name -------------------------
 def test_overwrite_in_another_case_replaces_the_stored_identity(tmp_path):

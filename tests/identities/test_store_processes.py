@@ -9,6 +9,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
+import time
 from pathlib import Path
 
 import pytest
@@ -144,6 +145,24 @@ def test_changes_in_one_process_are_seen_by_another_without_restart(pool):
     assert pool.run({reader: ("names", {})})[reader] == ("ok", [n for n in service.store.names()])
     assert "Bobby" not in service.store.names()
     assert pool.run({reader: ("get", {"name": "Bobby"})})[reader][0] == "UnknownIdentityError"
+
+
+def test_a_kept_listing_sees_another_process_write_within_the_same_tick(pool):
+    store = IdentityStore(pool.folder)  # this process: a WebUI whose Extra Networks page keeps the listing
+    long_ago = time.time_ns() - 3600 * 10**9
+    pool.folder.mkdir(parents=True, exist_ok=True)
+    os.utime(pool.folder, ns=(long_ago, long_ago))
+    before = store.names()
+    assert "tick" not in before
+    created = pool.run({0: ("save", {"name": "tick", "seed": 40})})[0]
+    os.utime(pool.folder, ns=(long_ago, long_ago))  # the folder's mtime as it was: a change within one tick
+    assert store.names() == sorted([*before, "tick"], key=str.lower) and store.get("TICK").hash == created[1]
+    assert pool.run({1: ("rename", {"old": "tick", "new": "Tock"})})[1] == ("ok", "Tock")
+    os.utime(pool.folder, ns=(long_ago, long_ago))
+    assert "tick" not in store and store.get("tock").hash == created[1]
+    assert pool.run({2: ("delete", {"name": "tock"})})[2] == ("ok", "Tock")
+    os.utime(pool.folder, ns=(long_ago, long_ago))
+    assert store.names() == before
 
 
 def test_readers_polling_during_writes_see_only_complete_versions(pool):
