@@ -37,3 +37,25 @@ class NoFaceError(HyperLoRAError):
     def __init__(self, message: str, failures: dict[str, str]) -> None:
         super().__init__(message)
         self.failures = failures
+
+
+class UnknownIdentityError(KeyError):
+    """No stored identity has this name, in any case. ``name``: the name asked for. A ``KeyError``,
+    so lookups keep their contract; any other ``KeyError`` is a bug."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+    def __str__(self) -> str:
+        return f"no identity named {self.name!r}"
+
+
+class DamagedIdentityError(HyperLoRAError):
+    """A stored identity's file cannot be used (damaged, foreign, a link out of its folder); the
+    message names the file and says what to do (delete or re-create it)."""
+
+
+class NameConflictError(HyperLoRAError):
+    """A name matches several stored identities whose names differ only in case (names are
+    case-insensitive); the message names them and says to rename or delete all but one."""

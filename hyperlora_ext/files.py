@@ -1,4 +1,5 @@
-"""Safe file names and atomic writes that several processes may do in one folder at once."""
+"""Safe file names, the case rule for names, and atomic writes that several processes may do in
+one folder at once (with ``folder_lock`` for a check-then-write step)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,14 @@ import os
 import re
 import tempfile
 import unicodedata
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
 
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
 MAX_NAME = 100
@@ -23,6 +31,25 @@ def safe_name(name: str) -> str:
     if not text or text.lower() in _RESERVED:
         raise ValueError(f"{name!r} is not usable as a name: use letters, digits, '-', '_' or '.'")
     return text
+
+
+def name_key(name: str) -> str:
+    """The one case rule for names: two names are the same name when their keys are equal
+    (case-insensitive, surrounding spaces ignored), as on Windows and macOS file systems."""
+    return str(name).strip().lower()
+
+
+def spelling_in(folder: str | os.PathLike, file_name: str) -> str:
+    """``file_name`` as spelled by the file in ``folder`` that has the same ``name_key`` (itself when
+    there is none, or when it is there exactly as given)."""
+    try:
+        entries = os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return file_name
+    if file_name in entries:
+        return file_name
+    same = sorted(e for e in entries if name_key(e) == name_key(file_name))
+    return same[0] if same else file_name
 
 
 def path_in(folder: str | os.PathLike, name: str, suffix: str) -> Path:
@@ -112,6 +139,37 @@ def atomic_write(path: str | os.PathLike, data: bytes, overwrite: bool = True) -
     finally:
         unlink_quiet(tmp)
     return path
+
+
+LOCK_NAME = ".hyperlora.lock"
+
+
+@contextmanager
+def folder_lock(folder: str | os.PathLike) -> Iterator[None]:
+    """Hold ``folder``'s write lock (the folder is created if needed): an advisory ``flock`` on
+    ``folder/.hyperlora.lock``, shared by every process and thread that writes there, released
+    when the block ends or the process dies. Without locks (Windows, where file names are
+    case-insensitive and ``move`` is exclusive anyway; a network share without lock support) the
+    block runs unlocked."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(os.path.join(folder, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # ENOLCK / EOPNOTSUPP: a filesystem without locks
+            pass
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def same_entry(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether ``a`` and ``b`` both exist and are one file (e.g. two spellings of one name on a
+    case-insensitive filesystem)."""
+    return _same_file(os.fspath(a), os.fspath(b))
 
 
 def _same_file(a: str, b: str) -> bool:

@@ -9,10 +9,10 @@ in pixels, null without a face; ``text`` as in the infotext; ``skipped``: identi
 reference embedding, such as sliders).
 
 Same auth as the WebUI's own API (``--api-auth user:pass,...``, HTTP Basic), GPU work under
-the host's queue lock. Errors: 400 bad input (names, images), 404 unknown identity,
-409 name/file taken, 422 no usable face or invalid JSON, 503 model files missing; anything
-unexpected is a 500 whose ``detail`` names what failed (traceback in the server log), never
-FastAPI's bare 500. Works with pydantic 1 (A1111) and 2 (Forge).
+the host's queue lock. Errors: one status per kind of error, the same on every route (``STATUS``,
+docs/api.md); anything else, a ``KeyError`` from a bug included, is a 500 whose ``detail`` names
+what failed (traceback in the server log), never FastAPI's bare 500. Works with pydantic 1
+(A1111) and 2 (Forge).
 """
 
 from __future__ import annotations
@@ -33,7 +33,14 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import HyperLoRAError, MissingModelsError, NoFaceError
+from ..errors import (
+    DamagedIdentityError,
+    HyperLoRAError,
+    MissingModelsError,
+    NameConflictError,
+    NoFaceError,
+    UnknownIdentityError,
+)
 from ..identities.identity import Identity
 from ..photos.likeness import likeness_json, unscored
 from ..version import __version__
@@ -125,23 +132,36 @@ def parse_api_auth(api_auth: str | None) -> dict[str, str] | None:
     return dict(item.split(":", 1) for item in api_auth.split(",") if ":" in item)
 
 
+# The service's errors -> HTTP status, first match wins; anything else is a 500 (ErrorRoute).
+STATUS: tuple[tuple[type[BaseException], int], ...] = (
+    (UnknownIdentityError, 404),  # an identity name that is not stored (a plain KeyError is a bug: 500)
+    (NoFaceError, 422),  # no usable face in the photos; detail.skipped gives each image's reason
+    (FileExistsError, 409),  # the name (any case) or the LoRA file is taken: send "overwrite": true
+    (DamagedIdentityError, 409),  # the stored identity file cannot be used: delete or re-create it
+    (NameConflictError, 409),  # identities whose names differ only in case: rename or delete all but one
+    (MissingModelsError, 503),  # model files missing (or their download failed)
+    (ValueError, 400),  # bad input: names, numbers
+    (HyperLoRAError, 400),  # bad input the core refuses: images, mix expressions, a base weight without Base-LoRA
+)
+
+
+def http_status(exc: BaseException) -> int | None:
+    """The status ``STATUS`` gives ``exc``, or None for an unexpected one."""
+    return next((status for kind, status in STATUS if isinstance(exc, kind)), None)
+
+
 @contextmanager
-def http_errors(name: str | None = None) -> Iterator[None]:
-    """Map the service's exceptions to HTTP errors with their message (see the module docstring)."""
+def http_errors() -> Iterator[None]:
+    """Turn the service's errors into HTTP errors with their message (``STATUS``); let anything
+    else through to ``ErrorRoute`` (a 500)."""
     try:
         yield
-    except KeyError:
-        if name is None:  # not a lookup by name: a bug, reported as a 500 by ErrorRoute
+    except Exception as exc:
+        status = http_status(exc)
+        if status is None:
             raise
-        raise HTTPException(404, f"no identity named {name!r}") from None
-    except NoFaceError as exc:
-        raise HTTPException(422, {"message": str(exc), "skipped": exc.failures}) from None
-    except FileExistsError as exc:
-        raise HTTPException(409, str(exc)) from None
-    except MissingModelsError as exc:
-        raise HTTPException(503, str(exc)) from None
-    except (ValueError, HyperLoRAError) as exc:
-        raise HTTPException(400, str(exc)) from None
+        detail = {"message": str(exc), "skipped": exc.failures} if isinstance(exc, NoFaceError) else str(exc)
+        raise HTTPException(status, detail) from None
 
 
 class ErrorRoute(APIRoute):
@@ -171,12 +191,8 @@ def make_router(service: HyperLoRAService, hooks: HostHooks, credentials: dict[s
     router = APIRouter(prefix=PREFIX, dependencies=deps, tags=["HyperLoRA"], route_class=ErrorRoute)
 
     def get_identity(name: str) -> Identity:
-        try:
+        with http_errors():
             return service.identity(name)
-        except KeyError:
-            raise HTTPException(404, f"no identity named {name!r}") from None
-        except HyperLoRAError as exc:
-            raise HTTPException(500, str(exc)) from None
 
     @router.get("/version")
     def version() -> dict:
@@ -228,18 +244,18 @@ def make_router(service: HyperLoRAService, hooks: HostHooks, credentials: dict[s
 
     @router.delete("/identities/{name}")
     def delete(name: str) -> dict:
-        with http_errors(name):
+        with http_errors():
             return {"deleted": service.delete(name)}
 
     @router.post("/identities/{name}/rename")
     def rename(name: str, req: RenameRequest) -> dict:
-        with http_errors(name):
+        with http_errors():
             return {"name": service.rename(name, req.new_name)}
 
     @router.post("/identities/{name}/lora")
     def save_lora(name: str, req: SaveLoRARequest) -> dict:
         get_identity(name)
-        with http_errors(name), hooks.hold_gpu():
+        with http_errors(), hooks.hold_gpu():
             path = service.save_lora(name, hooks.lora_dir(), req.file_name, req.base_weight, req.overwrite)
         hooks.lora_saved(path)
         return {"path": str(path), "name": path.stem,

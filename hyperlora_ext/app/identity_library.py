@@ -8,10 +8,11 @@ The folder is ``ServiceConfig.identity_folder``, read through ``identities.store
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ..files import path_in, safe_name
+from ..files import path_in, safe_name, same_entry
 from ..identities.algebra import combine, parse_mix
 from ..identities.identity import Identity
 from ..identities.store import IdentityStore
@@ -40,14 +41,15 @@ class IdentityLibrary:
         return self._store
 
     def free_name(self, name: str, overwrite: bool = False) -> str:
-        """``name`` sanitised; ``FileExistsError`` when an identity has it and ``overwrite`` is off,
-        ``ValueError`` when nothing usable remains of it."""
+        """``name`` sanitised, spelled as the identity it would overwrite (names are case-insensitive);
+        ``FileExistsError`` when an identity has it and ``overwrite`` is off, ``ValueError`` when
+        nothing usable remains of it, ``NameConflictError`` as ``IdentityStore.resolve``."""
         name = safe_name(name)
         taken = self.store.resolve(name)
         if taken is not None and not overwrite:
             raise FileExistsError(f"an identity named {taken!r} already exists; choose another name, "
                                   "or delete or overwrite it")
-        return name
+        return taken or name
 
     def create_checked(self, images: Sequence[ImageSource], name: str, variant: str | None = None,
                        remove_background: bool = True, grayscale: bool = False,
@@ -124,7 +126,9 @@ class IdentityLibrary:
     def _move_user_metadata(self, old: str, new: str) -> None:
         try:
             src, dst = self.user_metadata_path(old), self.user_metadata_path(new)
-            if src.is_file() and not dst.exists():
+            if same_entry(src, dst):
+                os.rename(src, dst)  # another spelling of the name on a case-insensitive filesystem
+            elif src.is_file() and not dst.exists():
                 src.replace(dst)
         except (OSError, ValueError):
             log.warning("HyperLoRA: could not move the card notes of %r to %r", old, new, exc_info=True)

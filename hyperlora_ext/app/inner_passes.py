@@ -7,11 +7,19 @@ changes. Our script marks the generation it sees (``begin`` from ``Script.proces
 ``Script.postprocess``); an activation for any other ``p`` meanwhile, in the same thread, is an
 inner pass, and the identities it applied are kept on the outer ``p`` (``record``) until the image
 being finished takes them (``take``, from the likeness annotation). Host-independent.
+
+A generation that raises never reaches ``postprocess``, and no script hook runs after it. So a
+generation counts as running only while it is on this thread's call stack (a frame has its ``p``
+as a local: the host's ``process_images(p)`` and everything it calls); ``begin`` and ``record``
+forget the ones that are not, so nothing stacks on a generation that raised, while a generation
+begun inside another (an inner pass that runs our script too) nests.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
+from types import FrameType
 from typing import Sequence
 
 from ..version import __version__
@@ -29,11 +37,30 @@ def _running() -> list:
     return _state.running
 
 
+def _on_stack(p, frame: FrameType | None) -> bool:
+    """Whether ``p`` is a local of ``frame`` or of a frame that called it."""
+    while frame is not None:
+        if any(value is p for value in frame.f_locals.values()):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _current() -> list:
+    """This thread's running generations, without those no longer on the call stack (a generation
+    that raised). Called from ``begin`` / ``record``: the stack is checked from the frame that called them."""
+    running = _running()
+    caller = sys._getframe(2)
+    running[:] = [q for q in running if _on_stack(q, caller)]
+    return running
+
+
 def begin(p) -> None:
     """``p`` is the generation now running in this thread (its own passes are not inner); a
-    generation begun inside it (an inner pass that runs our script too) stacks on top."""
+    generation begun inside it (an inner pass that runs our script too) stacks on top. A
+    generation that raised before its ``end`` is forgotten here."""
     setattr(p, _ATTR, [])
-    _running().append(p)
+    _current().append(p)
 
 
 def end(p) -> None:
@@ -47,7 +74,7 @@ def end(p) -> None:
 def record(p, applied: Sequence[Applied]) -> bool:
     """If ``p`` is an inner pass of the running generation, keep ``applied`` for its image (in pass
     order) and return True."""
-    running = _running()
+    running = _current()
     if not running or running[-1] is p:
         return False
     getattr(running[-1], _ATTR).extend(applied)

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from ..errors import HyperLoRAError
-from ..files import path_in, safe_name
+from ..files import path_in, safe_name, spelling_in
 from ..identities.identity import Identity
 from ..identities.lora_card import save_identity_lora
 from ..lora import RECOMMENDED_WEIGHT, file_tensors
@@ -71,14 +71,18 @@ class LoRACache:
         """Write ``identity`` as a kohya SDXL LoRA ``<lora_dir>/<file_name>.safetensors`` (default file
         name: the identity's), a complete Lora card (``identities.lora_card``: metadata, preview, sidecar
         whose click inserts ``weight`` and the trigger words; ``extra``: more ``hyperlora.*`` header keys),
-        atomically. ``FileExistsError`` if it
-        exists and ``overwrite`` is False; ``ValueError`` for a name that cannot be a file name."""
+        atomically; returns the path written. File names follow the identities' case rule on every
+        filesystem: a LoRA file whose name differs only in case is that file (``FileExistsError`` naming it
+        unless ``overwrite``, which replaces it under its own spelling). ``ValueError`` for a name that
+        cannot be a file name."""
         if base and not identity.has_base:
             raise HyperLoRAError(f"{identity.name!r} has no Base-LoRA (the checkpoint provides none)")
-        stem = safe_name(file_name or identity.name)
+        wanted = safe_name(file_name or identity.name)
+        stem = spelling_in(Path(lora_dir), wanted + ".safetensors")[: -len(".safetensors")]
         path = path_in(lora_dir, stem, ".safetensors")
         if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} already exists; choose another name or allow overwriting")
+            case = "" if stem == wanted else f" (the name {wanted!r} differs from it only in case)"
+            raise FileExistsError(f"{path} already exists{case}; choose another name or allow overwriting")
         weights = self.lora(identity, base)
         return save_identity_lora(weights.tensors, path, identity, weight, base, overwrite=overwrite,
                                   extra={"sources": ", ".join(identity.source_names), **(extra or {})})

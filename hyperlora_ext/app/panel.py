@@ -21,6 +21,7 @@ from typing import Callable, ContextManager, Iterator
 from PIL import Image
 
 from ..errors import HyperLoRAError, NoFaceError
+from ..files import name_key
 from ..identities.identity import Identity
 from ..model.pipeline import Prediction
 from ..photos.photo_check import PhotoCheck
@@ -288,11 +289,11 @@ class Panel:
         if not picked:
             return None, message("Pick one identity per face first, in order: the first for the leftmost face.",
                                  ok=False)
-        known = {n.lower(): n for n in self.names()}
-        missing = [n for n in picked if n.lower() not in known]
+        known = {name_key(n): n for n in self.names()}
+        missing = [n for n in picked if name_key(n) not in known]
         if missing:
             return None, message(f"No identity named {', '.join(map(repr, missing))} (refresh the list).", ok=False)
-        picked = [known[n.lower()] for n in picked]
+        picked = [known[name_key(n)] for n in picked]
         text = put_tags_per_face(current or "", picked, weight, base, ADETAILER_FACE_TEXT)
         faces = ", ".join(f"face {i} {n}" for i, n in enumerate(picked, 1))
         if current is None:

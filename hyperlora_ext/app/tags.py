@@ -4,7 +4,7 @@ words and the infotext entry.
 The hosts find extra-network tags with ``<(\\w+):([^>]+)>`` and split the body on ``:`` into items:
 ``positional`` ones and ``key=value`` (named) ones; they activate ours only for the keyword spelled
 exactly ``hyperlora``. One case rule here, everywhere: the keyword as the hosts read it (exactly),
-identity names case-insensitively (as the identity folder resolves them). ``find_tags``,
+identity names case-insensitively (``files.name_key``, as the identity folder resolves them). ``find_tags``,
 ``replace_tags``, ``rename_in_prompt`` and ``put_tag`` edit prompt text and keep every other
 character as it was; ``put_tags_per_face`` writes one tag per part of ADetailer's per-face prompt
 (parts joined by ``[SEP]``).
@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from ..files import name_key
 from ..lora import TRIGGER_WORDS
 
 TAG = "hyperlora"
@@ -103,7 +104,8 @@ class TagText:
 
 
 def same_name(a: str, b: str) -> bool:
-    return str(a).strip().lower() == str(b).strip().lower()
+    """Whether ``a`` and ``b`` name one identity (``files.name_key``, the identity folder's rule)."""
+    return name_key(a) == name_key(b)
 
 
 def build_tag(positional: list[str] | tuple[str, ...], named: list[str] | tuple[str, ...] = ()) -> str:

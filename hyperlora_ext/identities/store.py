@@ -2,32 +2,34 @@
 
 Layout: ``<folder>/<name>.safetensors`` (``Identity`` file) and ``<name>.preview.png`` (the
 aligned face, for Extra Networks cards). Names are sanitised with ``files.safe_name`` and can
-never leave the folder; lookups are exact first, then case-insensitive.
+never leave the folder. One case rule (``files.name_key``): names are case-insensitive, one
+identity per name, kept under the spelling it was created or last renamed with; a lookup finds
+the exact spelling first, else the one name equal ignoring case (``NameConflictError`` when files
+made outside the store differ only in case). Unknown names raise ``UnknownIdentityError`` (a
+``KeyError``), unusable files ``DamagedIdentityError``.
 
 Several processes (WebUI instances, machines on a network share) may use one folder at once:
-the folder is listed on every lookup (loaded identities are cached per file version:
-inode, size, mtime, ctime), files are published atomically and exclusively (a name another
-process just took raises ``FileExistsError``, nothing is clobbered), and each preview is
-re-checked against the identity file it belongs to. Files that are not identities (damaged,
-foreign, badly named, leftovers of an interrupted write) are reported, never loaded, and
-never hide the others; temporary files of writes in progress are ignored.
+the listing is read again whenever the folder changed (``listing.FolderListing``), loaded
+identities are cached per file version (inode, size, mtime, ctime), a write checks the name and
+publishes its file under the folder's write lock (``files.folder_lock``), atomically and
+exclusively (a name another process just took raises ``FileExistsError``, nothing is clobbered),
+and each preview is re-checked against the identity file it belongs to. Files that are not
+identities are reported, never loaded, and never hide the others.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import threading
-import time
 from pathlib import Path
 
-from ..errors import HyperLoRAError
-from ..files import is_temp_name, move, path_in, safe_name, unlink_quiet, write_temp
+from ..errors import DamagedIdentityError, HyperLoRAError, NameConflictError, UnknownIdentityError
+from ..files import folder_lock, move, name_key, path_in, safe_name, same_entry, unlink_quiet, write_temp
 from .identity import Identity
+from .listing import PREVIEW_SUFFIX, STALE_TEMP_SECONDS, SUFFIX, FolderListing, Listing, read_listing
+from .previews import Content, content, respell, sync_preview
 
-SUFFIX = ".safetensors"
-PREVIEW_SUFFIX = ".preview.png"
-STALE_TEMP_SECONDS = 15 * 60  # a temporary file this old is left over from an interrupted write
+__all__ = ["IdentityStore", "PREVIEW_SUFFIX", "STALE_TEMP_SECONDS", "SUFFIX"]
 
 Stamp = tuple[int, int, int, int]
 
@@ -38,15 +40,6 @@ def _stamp(path: Path) -> Stamp:
     return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
-def _content(path: Path) -> tuple[int, int, int] | None:
-    """(inode, size, mtime) of a file, kept by renames and links; None if it is gone."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return st.st_ino, st.st_size, st.st_mtime_ns
-
-
 class IdentityStore:
     """Thread- and process-safe store of identities in ``folder`` (created on first write)."""
 
@@ -54,54 +47,37 @@ class IdentityStore:
         self.folder = Path(folder)
         self._lock = threading.RLock()
         self._cache: dict[Path, tuple[Stamp, Identity]] = {}
+        self._listing = FolderListing(self.folder)
 
     # ---- names ---------------------------------------------------------------------------
     def scan(self) -> tuple[dict[str, Path], dict[str, str]]:
         """Read the folder now: (name -> identity file, file name -> problem) where problems are
-        files that look like identities but cannot be one (bad name, interrupted write)."""
-        found: dict[str, Path] = {}
-        problems: dict[str, str] = {}
-        try:
-            entries = list(os.scandir(self.folder))
-        except (FileNotFoundError, NotADirectoryError):
-            return found, problems
-        now = time.time()
-        for entry in entries:
-            name = entry.name
-            if is_temp_name(name) and (SUFFIX in name or PREVIEW_SUFFIX in name):
-                try:
-                    age = now - entry.stat().st_mtime
-                except FileNotFoundError:
-                    continue  # a write just finished
-                if age > STALE_TEMP_SECONDS:
-                    problems[name] = (f"{Path(entry.path)}: left over from an interrupted write (a WebUI stopped "
-                                      "while saving an identity); delete it")
-                continue  # younger: a write in progress, possibly by another process
-            if name.startswith(".") or not name.endswith(SUFFIX):
-                continue
-            stem = name[: -len(SUFFIX)]
-            try:
-                usable = safe_name(stem)
-            except ValueError:
-                usable = None
-            if usable != stem:
-                hint = f"rename it to {usable + SUFFIX!r}" if usable else "rename it to letters and digits"
-                problems[name] = f"{Path(entry.path)}: not a usable identity file name; {hint}"
-                continue
-            found[stem] = Path(entry.path)
-        return found, problems
+        files that look like identities but cannot be one (bad name, interrupted write, a name
+        that differs from another only in case)."""
+        listing = read_listing(self.folder)[0]
+        return dict(listing.found), dict(listing.problems)
 
     def names(self) -> list[str]:
-        """Stored identity names, sorted case-insensitively (read from the folder every time)."""
-        return sorted(self.scan()[0], key=str.lower)
+        """Stored identity names, sorted case-insensitively (the folder is listed again when it changed)."""
+        return sorted(self._listing.get().found, key=str.lower)
 
-    def resolve(self, name: str) -> str | None:
-        """The stored name ``name`` refers to (exact, else case-insensitive), or None."""
-        names = self.names()
-        if name in names:
+    def resolve(self, name: str, fresh: bool = False) -> str | None:
+        """The stored name ``name`` refers to: itself when stored so, else the one stored name equal
+        ignoring case; None if there is none. ``NameConflictError`` when several stored names
+        differ from it only in case. ``fresh``: list the folder now."""
+        return self._resolve_in(self._listing.get(fresh), name)
+
+    def _resolve_in(self, listing: Listing, name: str) -> str | None:
+        name = str(name)
+        if name in listing.found:
             return name
-        lowered = [n for n in names if n.lower() == str(name).strip().lower()]
-        return lowered[0] if len(lowered) == 1 else None
+        same = listing.spellings.get(name_key(name), ())
+        if len(same) > 1:
+            raise NameConflictError(
+                f"{name!r} matches {len(same)} identities whose names differ only in case ("
+                f"{', '.join(map(repr, same))}) in {self.folder}; names are case-insensitive: rename or delete "
+                "all but one")
+        return same[0] if same else None
 
     def path(self, name: str) -> Path:
         """The identity file of ``name`` (``ValueError`` for a name that cannot be one)."""
@@ -112,38 +88,42 @@ class IdentityStore:
         return path_in(self.folder, name, PREVIEW_SUFFIX)
 
     def __contains__(self, name: str) -> bool:
-        return self.resolve(name) is not None
+        try:
+            return self.resolve(name) is not None
+        except NameConflictError:
+            return True
 
-    # ---- read ----------------------------------------------------------------------------
+    # ---- read ---------------------------------------------------------------------------
     def get(self, name: str) -> Identity:
-        """Load identity ``name``; ``KeyError`` if there is none, ``HyperLoRAError`` if damaged."""
+        """Load identity ``name``: ``UnknownIdentityError`` if there is none, ``DamagedIdentityError``
+        if its file cannot be used, ``NameConflictError`` as ``resolve``."""
         stored = self.resolve(name)
         if stored is None:
-            raise KeyError(name)
+            raise UnknownIdentityError(name)
         return self._load(stored, name)
 
     def _load(self, stored: str, asked: str) -> Identity:
         try:
             path = self.path(stored)
         except ValueError as exc:  # e.g. a link pointing out of the folder
-            raise HyperLoRAError(f"{self.folder / (stored + SUFFIX)}: {exc}; remove it") from None
+            raise DamagedIdentityError(f"{self.folder / (stored + SUFFIX)}: {exc}; remove it") from None
         with self._lock:
             for _ in range(3):
                 try:
                     before = _stamp(path)
                 except FileNotFoundError:  # renamed or deleted by another process meanwhile
-                    raise KeyError(asked) from None
+                    raise UnknownIdentityError(asked) from None
                 cached = self._cache.get(path)
                 if cached and cached[0] == before:
                     return cached[1]
                 try:
                     identity = Identity.load(path)
-                except HyperLoRAError:
+                except HyperLoRAError as exc:
                     if not path.exists():
-                        raise KeyError(asked) from None
+                        raise UnknownIdentityError(asked) from None
                     if _stamp(path) != before:
                         continue  # replaced while being read: read the new version
-                    raise
+                    raise DamagedIdentityError(str(exc)) from exc
                 identity.name = stored
                 try:
                     if _stamp(path) == before:  # cache only a version known to be the one read
@@ -151,15 +131,16 @@ class IdentityStore:
                 except FileNotFoundError:
                     pass
                 return identity  # complete and hash-checked, whatever happened to the file since
-        raise HyperLoRAError(f"{path}: the file kept changing while being read (another WebUI is writing "
-                             "it?); try again")
+        raise DamagedIdentityError(f"{path}: the file kept changing while being read (another WebUI is writing "
+                                   "it?); try again")
 
     def load_all(self) -> tuple[dict[str, Identity], dict[str, str]]:
         """(name -> identity, name or file name -> problem) for every file in the folder;
         damaged, foreign and left-over files are reported, never loaded."""
-        found, bad = self.scan()
+        listing = self._listing.get()
         good: dict[str, Identity] = {}
-        for name in sorted(found, key=str.lower):
+        bad = dict(listing.problems)
+        for name in sorted(listing.found, key=str.lower):
             try:
                 good[name] = self._load(name, name)
             except KeyError:
@@ -167,7 +148,7 @@ class IdentityStore:
             except HyperLoRAError as exc:
                 bad[name] = str(exc)
         with self._lock:
-            for path in set(self._cache) - {p.resolve() for p in found.values()}:
+            for path in set(self._cache) - {p.resolve() for p in listing.found.values()}:
                 del self._cache[path]
         return good, bad
 
@@ -177,102 +158,91 @@ class IdentityStore:
                                "WebUI sharing this folder); choose another name, or delete or overwrite it")
 
     def save(self, identity: Identity, name: str, overwrite: bool = False) -> str:
-        """Store ``identity`` as ``name`` (sanitised; returned). ``FileExistsError`` if the name
-        is taken, also by another process at the same moment, and ``overwrite`` is False;
-        nothing is changed then."""
+        """Store ``identity`` as ``name`` (sanitised) and return its stored name: ``name``, or with
+        ``overwrite`` the spelling of the identity it replaces (names are case-insensitive).
+        ``FileExistsError`` if the name is taken in any case, also by another process at the same
+        moment, and ``overwrite`` is False; nothing is changed then."""
         name = safe_name(name)
-        with self._lock:
-            existing = self.resolve(name)
+        with self._lock, folder_lock(self.folder):
+            existing = self.resolve(name, fresh=True)
             if existing is not None and not overwrite:
                 raise self._taken(existing)
+            name = existing or name
             identity.name = name
             path = self.path(name)
             tmp = write_temp(path, identity.to_bytes())
             try:
-                mine = _content(tmp)
+                mine = content(tmp)
                 move(tmp, path, overwrite=overwrite)
             except FileExistsError:
                 raise self._taken(name) from None
             finally:
                 unlink_quiet(tmp)
-            self._sync_preview(name, (mine, identity))
-            return name
+                self._listing.changed()
+        self._sync_preview(name, (mine, identity))
+        return name
 
-    def _sync_preview(self, name: str, known: tuple[tuple[int, int, int] | None, Identity] | None = None) -> None:
-        """Make ``name``'s preview show the face of the identity file there now (remove it when
-        there is none). Re-checks the file afterwards, so a preview written by a concurrent
-        process for another version never stays beside it. ``known``: (content, identity)
-        this process wrote, to skip reading it back."""
-        path, preview = self.path(name), self.preview_path(name)
-        for _ in range(4):
-            content = _content(path)
-            image = None
-            if content is not None:
-                if known is not None and known[0] == content:
-                    identity = known[1]
-                else:
-                    try:
-                        identity = self._load(name, name)
-                    except (KeyError, HyperLoRAError):
-                        identity = None
-                image = identity.preview() if identity is not None else None
-            if image is None:
-                unlink_quiet(preview)
-            else:
-                buf = io.BytesIO()
-                image.convert("RGB").save(buf, format="PNG")
-                tmp = write_temp(preview, buf.getvalue())
-                try:
-                    move(tmp, preview, overwrite=True)
-                finally:
-                    unlink_quiet(tmp)
-            if _content(path) == content:
-                return
+    def _sync_preview(self, name: str, known: tuple[Content | None, Identity] | None = None) -> None:
+        """``previews.sync_preview`` for ``name``."""
+        def load() -> Identity | None:
+            try:
+                return self._load(name, name)
+            except (KeyError, HyperLoRAError):
+                return None
+
+        sync_preview(self.path(name), self.preview_path(name), load, known)
 
     def rename(self, old: str, new: str) -> str:
-        """Rename identity ``old`` to ``new`` (sanitised; returned). ``KeyError`` for an unknown
-        ``old`` (also one another process renamed or deleted at the same moment),
-        ``FileExistsError`` if ``new`` is taken, also just now by another process. The preview follows."""
-        with self._lock:
-            stored = self.resolve(old)
+        """Rename identity ``old`` to ``new`` (sanitised; returned), also to another spelling of
+        its own name. ``UnknownIdentityError`` for an unknown ``old`` (also one another process
+        renamed or deleted at the same moment), ``FileExistsError`` if ``new`` is another
+        identity's name in any case, also just now by another process. The preview follows."""
+        new = safe_name(new)
+        with self._lock, folder_lock(self.folder):
+            listing = self._listing.get(fresh=True)
+            stored = self._resolve_in(listing, old)
             if stored is None:
-                raise KeyError(old)
-            new = safe_name(new)
-            taken = self.resolve(new)
+                raise UnknownIdentityError(old)
+            taken = self._resolve_in(listing, new)
             if taken is not None and taken != stored:
                 raise self._taken(taken)
             if new == stored:
                 return new
+            respelled = name_key(new) == name_key(stored)
             src, dst = self.path(stored), self.path(new)
             try:
-                if new.lower() == stored.lower() and dst.exists() and os.path.samefile(src, dst):
-                    os.rename(src, dst)  # case-only change on a case-insensitive filesystem
+                if respelled and same_entry(src, dst):
+                    os.rename(src, dst)  # one file under both spellings: a case-insensitive filesystem
                 else:
                     move(src, dst)
             except FileExistsError:
                 raise self._taken(new) from None
             except FileNotFoundError:
-                raise KeyError(old) from None
+                raise UnknownIdentityError(old) from None
             finally:
                 self._cache.pop(src, None)
-            self._sync_preview(new)
-            if new.lower() != stored.lower():
-                self._sync_preview(stored)  # removes the old preview unless the name was re-used meanwhile
-            return new
+                self._listing.changed()
+            if respelled:
+                respell(self.preview_path(stored), self.preview_path(new))
+        self._sync_preview(new)
+        if not respelled:
+            self._sync_preview(stored)  # removes the old preview unless the name was re-used meanwhile
+        return new
 
     def delete(self, name: str) -> str:
-        """Delete identity ``name`` and its preview; returns the stored name. ``KeyError`` if
-        unknown, also when another process renamed or deleted it at the same moment."""
+        """Delete identity ``name`` and its preview; returns the stored name. ``UnknownIdentityError``
+        if unknown, also when another process renamed or deleted it at the same moment."""
         with self._lock:
             stored = self.resolve(name)
             if stored is None:
-                raise KeyError(name)
+                raise UnknownIdentityError(name)
             path = self.path(stored)
             try:
                 path.unlink()
             except FileNotFoundError:
-                raise KeyError(name) from None
+                raise UnknownIdentityError(name) from None
             finally:
                 self._cache.pop(path, None)
+                self._listing.changed()
             self._sync_preview(stored)  # removes it, or re-draws it if the name was re-used meanwhile
             return stored

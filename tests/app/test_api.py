@@ -11,9 +11,20 @@ from people import ALICE_PATTERNED, BOB_PATTERNED, group_photo
 from PIL import Image
 
 import hyperlora_ext
-from hyperlora_ext.app.api import PREFIX, make_router, parse_api_auth
+from hyperlora_ext.app.api import PREFIX, http_status, make_router, parse_api_auth
 from hyperlora_ext.app.panel import HostHooks
 from hyperlora_ext.app.service import HyperLoRAService, ServiceConfig
+from hyperlora_ext.errors import (
+    CheckpointError,
+    DamagedIdentityError,
+    DownloadError,
+    HyperLoRAError,
+    ImageError,
+    MissingModelsError,
+    NameConflictError,
+    NoFaceError,
+    UnknownIdentityError,
+)
 
 
 def b64(img: Image.Image) -> str:
@@ -201,3 +212,48 @@ def test_likeness_bad_requests(client, two_people, payload, status, fragment):
 def test_likeness_without_a_face(client, two_people):
     r = client.post(f"{PREFIX}/likeness", json={"image": NO_FACE, "identities": ["alice"]})
     assert r.status_code == 200 and r.json()["text"] == "alice no face"
+
+
+def test_a_keyerror_that_is_not_an_unknown_identity_is_a_500(service, tmp_path, caplog):
+    host_options: dict[str, str] = {}  # a host whose options lack the Lora folder: a bug, not an unknown identity
+    hooks = HostHooks(lora_dir=lambda: tmp_path / host_options["lora_dir"], lora_saved=lambda p: None)
+    app = FastAPI()
+    app.include_router(make_router(service, hooks))
+    client = TestClient(app)
+    assert client.post(f"{PREFIX}/identities", json={"name": "alice", "images": [ALICE[0]],
+                                                     "variant": "tiny_id"}).status_code == 200
+    with caplog.at_level("ERROR", logger="hyperlora_ext.app.api"):
+        r = client.post(f"{PREFIX}/identities/alice/lora", json={})
+    assert r.status_code == 500, r.text
+    assert r.json()["detail"].startswith("HyperLoRA: saving the LoRA failed: KeyError: 'lora_dir'")
+    assert caplog.records and caplog.records[-1].exc_info is not None
+
+
+def test_a_damaged_identity_gets_one_status_on_every_route(client, service):
+    assert client.post(f"{PREFIX}/identities", json={"name": "alice", "images": [ALICE[0]],
+                                                     "variant": "tiny_id"}).status_code == 200
+    damaged = service.store.folder / "broken.safetensors"
+    damaged.write_bytes(b"\0" * 64)
+    requests = [("get", f"{PREFIX}/identities/broken", None), ("get", f"{PREFIX}/identities/BROKEN/crops", None),
+                ("post", f"{PREFIX}/identities/broken/lora", {}),
+                ("post", f"{PREFIX}/identities/mix", {"name": "x", "expression": "0.5*alice + 0.5*broken"}),
+                ("post", f"{PREFIX}/likeness", {"image": NO_FACE, "identities": ["alice", "broken"]})]
+    for method, url, body in requests:
+        r = client.request(method, url, json=body)
+        assert (r.status_code, url) == (409, url), r.text
+        detail = r.json()["detail"]
+        assert str(damaged) in detail and "cannot read identity file" in detail and "delete it" in detail, detail
+    listed = client.get(f"{PREFIX}/identities").json()
+    assert "cannot read identity file" in listed["damaged"]["broken"]
+    assert client.post(f"{PREFIX}/identities/broken/rename", json={"new_name": "fixme"}).json() == {"name": "fixme"}
+    assert client.delete(f"{PREFIX}/identities/fixme").json() == {"deleted": "fixme"}
+
+
+def test_each_kind_of_error_has_one_status():
+    expected = {UnknownIdentityError("x"): 404, NoFaceError("no face", {}): 422, FileExistsError("taken"): 409,
+                DamagedIdentityError("damaged"): 409, NameConflictError("Alice, alice"): 409,
+                MissingModelsError("missing", []): 503, DownloadError("offline"): 503, ValueError("bad name"): 400,
+                ImageError("not an image"): 400, CheckpointError("bad variant"): 400, HyperLoRAError("bad mix"): 400}
+    assert {type(e).__name__: http_status(e) for e in expected} == {type(e).__name__: s for e, s in expected.items()}
+    for bug in (KeyError("lora_dir"), AttributeError("x"), RuntimeError("CUDA"), OSError("disk")):
+        assert http_status(bug) is None  # a 500 naming it (ErrorRoute)

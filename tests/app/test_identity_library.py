@@ -105,3 +105,21 @@ def test_the_first_create_times_the_loading(service):
     again = service.create_identity([BOB], "bob", "tiny_id").timings
     assert not {"model load", "face models", "clip load"} & set(again)  # loaded once
     assert all(v >= 0 for v in (*first.values(), *again.values()))
+
+
+def test_one_identity_per_name_in_any_case(service, panel):
+    first = service.create_identity(ALICE, "Alice", "tiny_id").identity
+    notes = service.user_metadata_path("Alice")
+    notes.write_text('{"description": "my friend"}')
+    again = service.create_identity([BOB], "ALICE", "tiny_id", overwrite=True).identity  # replaces Alice
+    assert again.name == "Alice" and service.store.names() == ["Alice"] and again.hash != first.hash
+    service.create_identity([BOB], "bob", "tiny_id")
+    assert service.mix("0.5*ALICE + 0.5*bob", "alice", overwrite=True).name == "Alice"
+    assert service.store.names() == ["Alice", "bob"]
+    assert [a.name for a in service.resolve([TagRequest("aLiCe", 1.0)]).applied] == ["Alice"]
+    text, now = panel.rename("ALICE", "alice")  # another spelling of its own name
+    assert now == "alice" and service.store.names() == ["alice", "bob"]
+    assert service.user_metadata_path("alice").read_text() == '{"description": "my friend"}'
+    assert sorted(p.name for p in service.store.folder.glob("*lice*")) == [
+        "alice.json", "alice.preview.png", "alice.safetensors"]
+    assert service.delete("ALICE") == "alice" and not service.user_metadata_path("alice").exists()

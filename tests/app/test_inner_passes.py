@@ -1,6 +1,7 @@
 """Passes other extensions run inside a generation (ADetailer's face passes): their identities reach
 the infotext of the image they changed, per image, and nothing leaks into the next generation."""
 
+import pytest
 from host_shapes import Params, Processing
 from people import ALICE, BOB
 
@@ -8,7 +9,7 @@ import hyperlora_ext
 from hyperlora_ext.app import inner_passes
 from hyperlora_ext.app.activation import resolve_params
 from hyperlora_ext.app.likeness_infotext import LIKENESS_KEY, annotate
-from hyperlora_ext.app.tags import parse_infotext
+from hyperlora_ext.app.tags import Applied, parse_infotext
 
 
 def activate(service, p, *names):
@@ -55,3 +56,76 @@ def test_the_generations_own_passes_are_not_inner(service):
     inner_passes.end(nested)
     assert inner_passes.record(Processing(), [])  # back in the outer generation
     inner_passes.end(p)
+
+
+# ---- a generation that raised (its postprocess never ran) -----------------------------------------
+ALICE_APPLIED = Applied("alice", "a1" * 6, 0.8, 0.0, "tiny_id")
+BOB_APPLIED = Applied("bob", "b2" * 6, 0.8, 0.0, "tiny_id")
+
+
+def generation(p, passes=(), fail: bool = False) -> None:
+    """The host's process_images(p) with our script: begin in process, the passes, end in
+    postprocess; a generation that raises never reaches postprocess."""
+    inner_passes.begin(p)
+    for run_pass in passes:
+        run_pass(p)
+    if fail:
+        raise RuntimeError("CUDA out of memory")
+    inner_passes.end(p)
+
+
+def failed_generation() -> None:
+    with pytest.raises(RuntimeError):
+        generation(Processing(prompts=["fails"]), fail=True)  # the host's frames (and p) are gone afterwards
+
+
+def face_pass(applied: Applied, runs_our_script: bool = False, fail: bool = False):
+    """ADetailer's pass for one face: a process_images of its own p inside the outer generation
+    (which catches a failing pass and goes on with the next face)."""
+    def run(outer) -> None:
+        inner = Processing(prompts=["a face"])
+
+        def passes(p) -> None:
+            inner_passes.record(p, [applied])
+
+        try:
+            if runs_our_script:
+                generation(inner, [passes], fail=fail)
+            else:
+                passes(inner)
+                if fail:
+                    raise RuntimeError("the face pass failed")
+        except RuntimeError:
+            pass
+    return run
+
+
+def test_a_generation_that_raised_leaves_nothing_behind():
+    failed_generation()
+    assert not inner_passes.record(Processing(prompts=["x"]), [ALICE_APPLIED])  # an ordinary pass, not an inner one
+    outer = Processing(prompts=["two people"])
+    generation(outer, [face_pass(ALICE_APPLIED)])  # begin stacks on nothing left over
+    assert [a.name for a in inner_passes.take(outer)] == ["alice"]
+    assert not inner_passes.record(Processing(prompts=["y"]), [BOB_APPLIED])
+
+
+def test_a_face_pass_that_raised_does_not_swallow_the_next_faces():
+    outer = Processing(prompts=["two people"])
+    generation(outer, [face_pass(ALICE_APPLIED, runs_our_script=True, fail=True),  # a nested generation raised
+                       face_pass(BOB_APPLIED)])
+    assert [a.name for a in inner_passes.take(outer)] == ["bob"]  # alice's pass is its own generation
+    assert not inner_passes.record(Processing(prompts=["z"]), [ALICE_APPLIED])
+
+
+def test_a_nested_generation_running_our_script_is_its_own():
+    outer = Processing(prompts=["two people"])
+
+    def nested(p) -> None:
+        inner = Processing(prompts=["a face"])
+        generation(inner, [lambda q: inner_passes.record(q, [ALICE_APPLIED]),  # its own pass: not inner
+                           face_pass(BOB_APPLIED)])  # a pass inside the nested one: inner to the nested
+        assert [a.name for a in inner_passes.take(inner)] == ["bob"]
+        inner_passes.record(Processing(prompts=["after"]), [ALICE_APPLIED])  # back in the outer generation
+
+    generation(outer, [nested])
+    assert [a.name for a in inner_passes.take(outer)] == ["alice"]

@@ -47,3 +47,14 @@ def test_base_lora_is_baked_in_and_named(models_dir, tmp_path):
     assert with_base.tensors[down].shape[0] > plain.tensors[down].shape[0]  # ranks stacked
     res = svc.resolve([TagRequest("alice", 0.8, 0.4)])
     assert res.applied == [Applied("alice", ident.hash, 0.8, 0.4, "tiny_base")]
+
+
+def test_lora_file_names_follow_the_case_rule(service, alice, tmp_path):
+    lora_dir = tmp_path / "Lora"
+    first = service.save_lora("alice", lora_dir, file_name="Alice")
+    assert first.name == "Alice.safetensors"
+    with pytest.raises(FileExistsError, match=r"Alice\.safetensors already exists \(the name 'ALICE' differs from it "
+                                              r"only in case\); choose another name or allow overwriting"):
+        service.save_lora("alice", lora_dir, file_name="ALICE")
+    assert service.save_lora("alice", lora_dir, file_name="alice", overwrite=True) == first  # replaced, same spelling
+    assert sorted(p.name for p in lora_dir.iterdir()) == ["Alice.preview.png", "Alice.safetensors"]

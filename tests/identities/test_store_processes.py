@@ -9,6 +9,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
+import time
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,24 @@ def test_racing_creates_leave_one_complete_file(pool):
         assert preview_color(store, name) == color(winners[0], r)  # the winner's face, not a loser's
 
 
+def test_racing_creates_of_case_variants_leave_one_identity(pool):
+    store = IdentityStore(pool.folder)
+    for r in range(3):
+        spellings = [f"case{r}", f"Case{r}", f"CASE{r}", f"cAse{r}", f"caSe{r}", f"casE{r}"]
+        answers = pool.run({i: ("save", {"name": spellings[i], "seed": 300 + 10 * r + i, "color": color(i, r)})
+                            for i in range(WORKERS)})
+        winners = [i for i, (kind, _) in answers.items() if kind == "ok"]
+        assert len(winners) == 1, answers  # names are case-insensitive: one identity per name
+        for i, (kind, message) in answers.items():
+            if i not in winners:
+                assert kind == "FileExistsError" and f"identity named {spellings[winners[0]]!r}" in message, answers
+        stored = spellings[winners[0]]
+        assert sorted(n for n in os.listdir(pool.folder) if n.lower().startswith(f"case{r}")) == [
+            f"{stored}.preview.png", f"{stored}.safetensors"]
+        assert store.resolve(f"CaSe{r}") == stored and store.get(f"case{r}").hash == answers[winners[0]][1]
+        assert preview_color(store, stored) == color(winners[0], r)
+
+
 def test_changes_in_one_process_are_seen_by_another_without_restart(pool):
     cfg = ServiceConfig(models_dir=pool.folder.parent / "models", identities_dir=pool.folder, device="cpu",
                         allow_download=False)
@@ -118,14 +137,32 @@ def test_changes_in_one_process_are_seen_by_another_without_restart(pool):
     assert pool.run({writer: ("rename", {"old": "bob", "new": "Bobby"})})[writer] == ("ok", "Bobby")
     assert pool.run({reader: ("get", {"name": "bobby"})})[reader] == second
     kind, _ = pool.run({reader: ("get", {"name": "bob"})})[reader]
-    assert kind == "KeyError"  # the old name stops resolving
+    assert kind == "UnknownIdentityError"  # the old name stops resolving
     with pytest.raises(KeyError):
         service.identity("bob")
     assert "no identity named 'bob'" in service.resolve([TagRequest("bob", 1.0)]).warnings[0]
     assert pool.run({writer: ("delete", {"name": "bobby"})})[writer] == ("ok", "Bobby")
     assert pool.run({reader: ("names", {})})[reader] == ("ok", [n for n in service.store.names()])
     assert "Bobby" not in service.store.names()
-    assert pool.run({reader: ("get", {"name": "Bobby"})})[reader][0] == "KeyError"
+    assert pool.run({reader: ("get", {"name": "Bobby"})})[reader][0] == "UnknownIdentityError"
+
+
+def test_a_kept_listing_sees_another_process_write_within_the_same_tick(pool):
+    store = IdentityStore(pool.folder)  # this process: a WebUI whose Extra Networks page keeps the listing
+    long_ago = time.time_ns() - 3600 * 10**9
+    pool.folder.mkdir(parents=True, exist_ok=True)
+    os.utime(pool.folder, ns=(long_ago, long_ago))
+    before = store.names()
+    assert "tick" not in before
+    created = pool.run({0: ("save", {"name": "tick", "seed": 40})})[0]
+    os.utime(pool.folder, ns=(long_ago, long_ago))  # the folder's mtime as it was: a change within one tick
+    assert store.names() == sorted([*before, "tick"], key=str.lower) and store.get("TICK").hash == created[1]
+    assert pool.run({1: ("rename", {"old": "tick", "new": "Tock"})})[1] == ("ok", "Tock")
+    os.utime(pool.folder, ns=(long_ago, long_ago))
+    assert "tick" not in store and store.get("tock").hash == created[1]
+    assert pool.run({2: ("delete", {"name": "tock"})})[2] == ("ok", "Tock")
+    os.utime(pool.folder, ns=(long_ago, long_ago))
+    assert store.names() == before
 
 
 def test_readers_polling_during_writes_see_only_complete_versions(pool):
@@ -147,7 +184,8 @@ def test_readers_polling_during_writes_see_only_complete_versions(pool):
     for i in (4, 5):
         kind, listed = answers[i]
         assert kind == "ok" and listed["problems"] == {}, listed  # in-progress temp files are never reported
-        assert all(n == "carol" or n.startswith(("churnnew", "churnold", "race")) for n in listed["names"])
+        assert all(n == "carol" or n.lower().startswith(("churnnew", "churnold", "race", "case"))
+                   for n in listed["names"])
     assert not files(pool.folder, "churn") and not [n for n in os.listdir(pool.folder) if n.endswith(".tmp")]
 
 
@@ -164,7 +202,7 @@ def test_racing_renames_creates_and_deletes_never_clobber(pool):
                             4: ("rename", {"old": ann, "new": dan}), 5: ("delete", {"name": ann})})
         ok = {i for i, (kind, _) in answers.items() if kind == "ok"}
         for kind, message in answers.values():
-            assert kind in ("ok", "FileExistsError", "KeyError"), answers
+            assert kind in ("ok", "FileExistsError", "UnknownIdentityError"), answers
             if kind == "FileExistsError":
                 assert "already exists" in message and "choose another name" in message
         # one process gets the name; none only when the rename claimed it but lost ann to another process
