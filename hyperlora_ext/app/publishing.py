@@ -165,9 +165,9 @@ class LoRAPublisher:
 
     def renamed(self, old_name: str, old_hash: str, identity: Identity) -> str:
         def rename() -> None:
-            self.publish(identity)
             if self.lora_name(old_name) != self.lora_name(identity.name):
-                self.unpublish(old_name, old_hash)
+                self.unpublish(old_name, old_hash)  # first: a case-only rename may be the same file
+            self.publish(identity)
         return self._event(rename, identity.name)
 
     def deleted(self, name: str, identity_hash: str) -> str:

@@ -54,8 +54,11 @@ def test_the_file_follows_replace_mix_slider_rename_and_delete(setup):
     slider = service.mix("alice - bob", "slide")
     for identity in (mix, slider):
         assert published_header(setup.file(identity.name))["hyperlora.identity_hash"] == identity.hash
-    assert service.rename("alice", "carol") == "carol"
-    assert not setup.file("alice").exists() and not setup.file("alice").with_suffix(".json").exists()
+    assert service.rename("alice", "Alice") == "Alice"  # only the case: the file follows, once
+    assert [p.name for p in setup.file("x").parent.glob("hyperlora_[aA]lice.safetensors")] == \
+        ["hyperlora_Alice.safetensors"]
+    assert service.rename("Alice", "carol") == "carol"
+    assert not setup.file("Alice").exists() and not setup.file("Alice").with_suffix(".json").exists()
     assert published_header(setup.file("carol"))["hyperlora.identity"] == "carol"
     service.delete("carol")
     leftovers = sorted(p.name for p in setup.file("x").parent.iterdir())
