@@ -57,4 +57,4 @@ def test_lora_file_names_follow_the_case_rule(service, alice, tmp_path):
                                               r"only in case\); choose another name or allow overwriting"):
         service.save_lora("alice", lora_dir, file_name="ALICE")
     assert service.save_lora("alice", lora_dir, file_name="alice", overwrite=True) == first  # replaced, same spelling
-    assert sorted(p.name for p in lora_dir.iterdir()) == ["Alice.preview.png", "Alice.safetensors"]
+    assert sorted(p.name for p in lora_dir.iterdir()) == ["Alice.json", "Alice.preview.png", "Alice.safetensors"]
