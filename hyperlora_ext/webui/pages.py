@@ -24,7 +24,7 @@ class ExtraNetworksPageHyperLoRA(ui_extra_networks.ExtraNetworksPage):
         self.service = panel.service
 
     def refresh(self) -> None:
-        pass  # the store reads the folder on every listing
+        pass  # the store lists the folder again whenever it changed
 
     def create_item(self, name: str, index: int | None = None, enable_filter: bool = True) -> dict | None:
         store = self.service.store
