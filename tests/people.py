@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import io
+
 from face_pack import face_image
 from PIL import Image
 
@@ -25,3 +28,10 @@ def group_photo(size: tuple[int, int], faces: list[tuple[int, int, int, int]]) -
         region = (cx - h, cy - h, cx + h, cy + h)
         out.paste(one.crop(region), region[:2])
     return out
+
+
+def png_base64(image: Image.Image) -> str:
+    """``image`` as the HTTP API takes photos: a base64 PNG."""
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()

@@ -194,6 +194,13 @@ def make_router(service: HyperLoRAService, hooks: HostHooks, credentials: dict[s
         with http_errors():
             return service.identity(name)
 
+    def with_lora_file(out: dict, name: str) -> dict:
+        """``out`` plus ``lora_file``: what publishing did for identity ``name`` (when the setting is on)."""
+        note = service.publish_note(name)
+        if note:
+            out["lora_file"] = note
+        return out
+
     @router.get("/version")
     def version() -> dict:
         return {"version": __version__}
@@ -224,7 +231,7 @@ def make_router(service: HyperLoRAService, hooks: HostHooks, credentials: dict[s
         out = identity_json(pred.identity, service.config.default_weight)
         out.update(skipped=pred.skipped, timings=pred.timings, crops=[png_base64(c) for c in pred.identity.crops],
                    photo_check=check.to_dict())
-        return out
+        return with_lora_file(out, pred.identity.name)
 
     @router.post("/identities/mix")
     def mix(req: MixRequest) -> dict:
@@ -232,7 +239,7 @@ def make_router(service: HyperLoRAService, hooks: HostHooks, credentials: dict[s
             identity = service.mix(req.expression, req.name, req.overwrite)
         out = identity_json(identity, service.config.default_weight)
         out["parents"] = [{"name": p.name, "hash": p.hash, "factor": p.factor} for p in identity.parents]
-        return out
+        return with_lora_file(out, identity.name)
 
     @router.get("/identities/{name}")
     def get(name: str) -> dict:
@@ -250,7 +257,20 @@ def make_router(service: HyperLoRAService, hooks: HostHooks, credentials: dict[s
     @router.post("/identities/{name}/rename")
     def rename(name: str, req: RenameRequest) -> dict:
         with http_errors():
-            return {"name": service.rename(name, req.new_name)}
+            new = service.rename(name, req.new_name)
+        return with_lora_file({"name": new}, new)
+
+    @router.get("/publishing")
+    def publishing() -> dict:
+        """Setting "keep every identity as a LoRA file": on or off, a publication of all identities running
+        or done in this process, and the files published."""
+        publisher = service.publisher
+        if publisher is None:
+            return {"enabled": False}
+        status = publisher.status
+        return {"enabled": publisher.enabled, "folder": str(publisher.folder), "running": status.running,
+                "done": status.done, "total": status.total, "problems": status.problems,
+                "files": [f.name for f in publisher.published_files()]}
 
     @router.post("/identities/{name}/lora")
     def save_lora(name: str, req: SaveLoRARequest) -> dict:

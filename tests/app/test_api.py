@@ -7,7 +7,7 @@ import pytest
 from face_pack import face_image
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from people import ALICE_PATTERNED, BOB_PATTERNED, group_photo
+from people import ALICE_PATTERNED, BOB_PATTERNED, group_photo, png_base64
 from PIL import Image
 
 import hyperlora_ext
@@ -26,11 +26,7 @@ from hyperlora_ext.errors import (
     UnknownIdentityError,
 )
 
-
-def b64(img: Image.Image) -> str:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return base64.b64encode(buf.getvalue()).decode()
+b64 = png_base64
 
 
 ALICE = [b64(face_image(feature=(170, 110, 90), seed=s)) for s in (1, 2)]

@@ -174,3 +174,26 @@ def test_several_processes_publishing_one_identity_leave_one_complete_file(setup
     tag = setup.service.lora(identity).tensors
     assert all(torch.equal(tensors[k], tag[k]) for k in tag)
     assert [p.name for p in setup.file("alice").parent.iterdir() if p.name.startswith(".")] == []  # no temp files
+
+
+def test_the_http_api_says_where_each_identity_went_and_how_publishing_stands(setup):
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+    from people import png_base64
+
+    from hyperlora_ext.app.api import PREFIX, make_router
+
+    app = FastAPI()
+    app.include_router(make_router(setup.service, setup.hooks))
+    client = TestClient(app)
+    r = client.post(f"{PREFIX}/identities", json={"name": "alice", "images": [png_base64(i) for i in ALICE],
+                                                   "variant": "tiny_id"})
+    assert r.status_code == 200 and r.json()["lora_file"] == "LoRA file: <lora:hyperlora_alice:0.8>"
+    r = client.post(f"{PREFIX}/identities/alice/rename", json={"new_name": "erin"})
+    assert r.json() == {"name": "erin", "lora_file": "LoRA file: <lora:hyperlora_erin:0.8>"}
+    state = client.get(f"{PREFIX}/publishing").json()
+    assert state["enabled"] and state["files"] == ["hyperlora_erin.safetensors"] and not state["running"]
+    setup.publish = False
+    r = client.post(f"{PREFIX}/identities", json={"name": "bob", "images": [png_base64(BOB)], "variant": "tiny_id"})
+    assert r.status_code == 200 and "lora_file" not in r.json()
+    assert client.get(f"{PREFIX}/publishing").json()["enabled"] is False

@@ -12,7 +12,6 @@ with that half's identity on both faces.
 
 from __future__ import annotations
 
-import ast
 import os
 import re
 
@@ -21,6 +20,7 @@ import pytest
 from e2e_helpers import TRIGGER, VARIANT, astronaut_head, encode, generate, same
 from face_pack import BACKGROUND, face_image
 from PIL import Image, ImageOps
+from regional_prompter import distance, regional, unet_regions
 
 WEBUI_SETTINGS = {"ad_bbox_sortby": "Position (left to right)"}
 WIDTH, HEIGHT = 512, 256
@@ -126,30 +126,6 @@ def test_adetailer_sep_after_a_txt2img_with_an_identity_of_its_own(webui, people
     info = each_face_gets_its_identity(webui, people, txt2img=outer)
     applied = re.search(r"HyperLoRA: \"?([^\n\"]+)", info)
     assert applied and applied.group(1).startswith("tp_bob ("), info
-
-
-def regional(webui, prompt: str) -> tuple[np.ndarray, str, str]:
-    """txt2img with Regional Prompter: two columns (ADDCOL), latent mode, LoRAs only in their regions
-    (LoRA text encoder / U-Net weights outside the regions 0), debug output on: (image, infotext, the
-    WebUI's log lines of this request)."""
-    args = [True, True, "Matrix", "Columns", "Mask", "Prompt", "1,1", "", False, False, False, "Latent", False,
-            "0", "0", "0", "", "0", "0", False]
-    start = len(webui.log_text())
-    image, info = generate(webui, prompt, width=WIDTH, height=HEIGHT,
-                           alwayson_scripts={"Regional Prompter": {"args": args}})
-    return image, info["infotexts"][0], webui.log_text()[start:]
-
-
-def unet_regions(log: str) -> list[dict]:
-    """Regional Prompter's per-region U-Net LoRA weights (its debug line ``LoRA regioner : U list [...]``):
-    one dict per region, then the weights outside the regions."""
-    found = re.findall(r"LoRA regioner : U list (\[.*\])", log)
-    assert found, "Regional Prompter printed no LoRA regions (is it in latent mode, with debug on?)"
-    return ast.literal_eval(found[-1])
-
-
-def distance(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.abs(a.astype(np.float64) - b.astype(np.float64)).mean())
 
 
 def test_regional_prompter_gives_each_region_its_saved_lora(webui, people):
