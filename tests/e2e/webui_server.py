@@ -269,3 +269,6 @@ class WebUI:
 
     def get(self, path: str, timeout: float = 120) -> httpx.Response:
         return httpx.get(f"{self.url}{path}", timeout=timeout)
+
+    def delete(self, path: str, timeout: float = 120) -> httpx.Response:
+        return httpx.delete(f"{self.url}{path}", timeout=timeout)
