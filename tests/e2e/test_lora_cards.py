@@ -109,7 +109,8 @@ def test_clicking_the_card_on_the_lora_page_inserts_weight_and_trigger_words(web
     shots = screenshots(tmp_path_factory)
     with webui_page(webui.url, open_txt2img_panel=False) as page:
         tab_button(page, "#txt2img_extra_tabs", "Lora").click()
-        page.evaluate("document.getElementById('txt2img_lora_extra_refresh_internal').dispatchEvent(new Event('click'))")
+        page.evaluate("document.getElementById('txt2img_lora_extra_refresh_internal')"
+                      ".dispatchEvent(new Event('click'))")
         card = page.locator('#txt2img_lora_cards .card[data-name="hyperlora_pc_alice"]')
         expect(card).to_be_visible(timeout=LONG)
         expect(card.locator("img").first).to_have_attribute("src", re.compile(r"thumb|preview"))
