@@ -201,3 +201,13 @@ def test_likeness_bad_requests(client, two_people, payload, status, fragment):
 def test_likeness_without_a_face(client, two_people):
     r = client.post(f"{PREFIX}/likeness", json={"image": NO_FACE, "identities": ["alice"]})
     assert r.status_code == 200 and r.json()["text"] == "alice no face"
+
+
+def test_create_takes_as_many_photos_as_the_panel(client):
+    """#26 A1: the API and the panel share one limit (``MAX_PHOTOS``, 100) and one message."""
+    photos = [b64(face_image(feature=(170, 110, 90), seed=100 + i)) for i in range(101)]
+    r = client.post(f"{PREFIX}/identities", json={"name": "many", "images": photos[:100], "variant": "tiny_id"})
+    assert r.status_code == 200, r.text[:300]
+    assert len(r.json()["crops"]) == 100
+    r = client.post(f"{PREFIX}/identities", json={"name": "more", "images": photos, "variant": "tiny_id"})
+    assert r.status_code == 400 and "101 photos; at most 100 per identity" in r.json()["detail"]
