@@ -107,23 +107,9 @@ class HyperLoRAModel:
         return banks["id"], banks.get("base")
 
     # ---- placement -------------------------------------------------------------------------
-    @property
-    def offload(self) -> bool:
-        """Whether the weights rest on the CPU between uses."""
-        return self.placement.offload
-
-    @property
-    def store_device(self) -> torch.device:
-        """Where the weights rest between uses: the CPU in offload mode, else the compute device."""
-        return self.placement.store
-
     def set_offload(self, policy: str) -> None:
         """Change the offload policy ("auto", "resident", "offload") of a loaded model."""
         self.placement.set_offload(decide_offload(self.precision.device, policy))
-
-    def nbytes(self) -> int:
-        """Bytes of all loaded weights (what a GPU needs free while they are resident)."""
-        return self.placement.nbytes()
 
     def on_device(self, *groups: str) -> AbstractContextManager[None]:
         """Hold the lock with the weights of ``groups`` ("networks": resampler(s) and projector;

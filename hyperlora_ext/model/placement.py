@@ -113,10 +113,6 @@ class Placement:
         """Where the parts rest between uses."""
         return CPU if self.offload else self.compute
 
-    @property
-    def parts(self) -> list[str]:
-        return list(self._parts)
-
     def nbytes(self, *names: str) -> int:
         """Bytes of the named parts (all parts when none is named)."""
         return sum(nbytes_of(p) for n in (names or self._parts) for p in self._parts.get(n, []))

@@ -103,7 +103,7 @@ def test_full_sdxl_key_names_and_shapes(tmp_path):
                              depth=1)
     model = hyperlora_ext.load_model(folder, device="cpu", dtype="fp32")
     assert len(model.spec.modules) == 140 and len(model.spec.layers) == 560
-    assert model.spec.lora_parameter_count() == 11_612_160
+    assert sum(8 * (s.in_features + s.out_features) for s in model.spec.layers) == 11_612_160
     lora = model.features_to_lora(*features(1))
     downs = {k: v for k, v in lora.items() if k.endswith("lora_down.weight")}
     assert len(downs) == 560 and len(lora) == 3 * 560
@@ -163,7 +163,7 @@ def test_an_offloaded_model_moves_only_what_a_call_uses(tmp_path):
     asked = []
     offloaded = HyperLoRAModel(spec, Precision(torch.device("cuda"), torch.float16, torch.float16),
                                offload="offload", make_room=asked.append)
-    assert asked == [] and offloaded.offload and offloaded.store_device == torch.device("cpu")
+    assert asked == [] and offloaded.placement.offload and offloaded.placement.store == torch.device("cpu")
     for group, names in (("bases", ["id bases", "base bases"]), ("networks", ["resampler", "base resampler",
                                                                              "id projector"])):
         steps = offloaded.placement.plan_use(*PARTS[group])
