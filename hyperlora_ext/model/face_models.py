@@ -66,6 +66,8 @@ class FaceModels:
     def analyzer(self) -> FaceAnalyzer:
         """The antelopev2 analyzer (loaded on first use; ``MissingModelsError`` when absent). On a GPU
         provider the host makes room for the pack first."""
+        if self._analyzer is not None:  # no lock once loaded: callers may hold CLIP's placement
+            return self._analyzer
         with self._lock:
             if self._analyzer is None:
                 providers = self.providers or default_providers()
@@ -78,6 +80,8 @@ class FaceModels:
     def clip_encoder(self) -> ClipEncoder:
         """CLIP (loaded on first use into RAM, then placed: room first when it rests on a GPU);
         ``MissingModelsError`` when its files are absent."""
+        if self._clip is not None:  # no lock once loaded (the lock order is: this lock, then the placement's)
+            return self._clip
         with self._lock:
             if self._clip is None:
                 locs, compute = self.locations, self.precision.compute

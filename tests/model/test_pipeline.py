@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 from face_pack import face_image
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from safetensors import safe_open
 
 import hyperlora_ext
@@ -180,3 +182,14 @@ def test_a_photo_gives_the_same_identity_whatever_was_predicted_with_it(model):
     assert apart.cache_hits == 2 and apart.identity.hash == together.identity.hash
     model.clear_cache()
     assert model.predict([BOB, ALICE[1], ALICE[0]]).identity.hash == together.identity.hash
+
+
+@settings(max_examples=12, deadline=None)
+@given(order=st.permutations(range(4)))
+def test_the_order_of_the_photos_never_changes_the_identity(model, order):
+    """#26 A6, any order: the photos are pooled in a fixed (digest) order."""
+    photos = ALICE + [BOB, face_image(feature=(200, 120, 100), seed=7)]
+    reference = model.predict(photos).identity
+    shuffled = model.predict([photos[i] for i in order], names=[f"p{i}.png" for i in order])
+    assert shuffled.identity.hash == reference.hash and torch.equal(shuffled.identity.tokens, reference.tokens)
+    assert list(shuffled.identity.source_names) == [f"p{i}.png" for i in order]
