@@ -29,19 +29,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import hyperlora_ext  # noqa: E402
 from hyperlora_ext.identities.identity import pool_tokens  # noqa: E402
 from hyperlora_ext.model.locations import ModelLocations  # noqa: E402
-from hyperlora_ext.model.sdxl_names import sdxl_attention_modules  # noqa: E402
 
 VARIANT = "sdxl_hyper_id_lora_v1_fidelity"
 
 
 def build_full_checkpoint(folder: Path) -> None:
     """Random weights in the released shapes (fp16, ~3 GB), written once and reused."""
-    from builders import _resampler_tensors
+    from builders import _resampler_tensors, full_sdxl_modules
 
     if (folder / "id_projector.safetensors").exists():
         return
     folder.mkdir(parents=True, exist_ok=True)
-    modules = sdxl_attention_modules()
+    modules = full_sdxl_modules()
     (folder / "hyper_lora_modules.json").write_text(json.dumps(
         {n + ".processor": {"hidden_size": h, "cross_attention_dim": c} for n, h, c in modules}))
     g = torch.Generator().manual_seed(0)
@@ -156,7 +155,7 @@ def main() -> None:
         from face_pack import face_image
 
         build_image_stages(locs)
-        model.pipeline.locations = locs
+        model.face_models.locations = locs
         photo = face_image((1024, 1024), faces=[(512, 480, 150)], seed=2)
         model.predict([photo], name="warm")
         model.clear_cache()

@@ -61,7 +61,7 @@ def compare_paths(service: HyperLoRAService, names: list[str], image, repeat: in
     """Median time of the core ``likeness`` call and of ``annotate`` (the WebUI path), interleaved."""
     applied = {name: service.identity(name).hash for name in names}
     identities = [service.identity(name) for name in names]
-    analyzer = service.model_for(identities[0]).pipeline.face_analyzer()
+    analyzer = service.models.face_models().analyzer()
 
     def core() -> None:
         likeness(analyzer, image, identities)

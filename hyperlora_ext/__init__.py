@@ -42,10 +42,12 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "auto", dty
                providers: list[str] | None = None, det_size: int = 640) -> HyperLoRAModel:
     """Load a HyperLoRA checkpoint folder (or a variant name under ``models_dir``).
 
-    ``device``/``dtype``: "auto" picks CUDA + fp16 when available, else CPU (bases float32,
-    networks bf16 on CPUs with native bf16, else float32). ``models_dir`` locates CLIP and the
-    insightface pack for ``predict`` (default: derived from the checkpoint's place in
-    ``models/hyper_lora/hyper_lora/``). Raises ``CheckpointError`` for a bad folder.
+    ``device``/``dtype``: "auto" picks CUDA + fp16 when available, else the CPU, where the bases stay
+    16-bit (bf16 on CPUs with native bf16, with bf16 networks; elsewhere the released fp16, widened to
+    float32 for the mix, with float32 networks). ``offload`` ("auto", "resident", "offload"): whether
+    the weights rest on the CPU between uses ("auto": on CUDA GPUs under 16 GiB). ``models_dir``
+    locates CLIP and the insightface pack for ``predict`` (default: derived from the checkpoint's
+    place in ``models/hyper_lora/hyper_lora/``). Raises ``CheckpointError`` for a bad folder.
     """
     folder = Path(path)
     locations = ModelLocations.under(models_dir) if models_dir else None

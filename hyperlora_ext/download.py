@@ -5,7 +5,10 @@ transfer cut off is tried again up to ``ATTEMPTS`` times, which huggingface_hub 
 range from what it received, or restarts when the server ignores ranges).
 Progress goes to the console bars and, per received chunk, to an optional callback. Every
 downloaded file is checked against the hub's size and sha256 and its own structure before it is
-kept: a damaged one is deleted and named in the error, never loaded. ``huggingface_hub`` is imported
+kept: a damaged one is deleted and named in the error, never loaded. A pinned repository
+(``model.locations.PINS``: the antelopev2 mirror) is read at its pinned commit, and a pinned file must
+have the pinned size and sha256, on the hub before its download starts and on disk after it.
+``huggingface_hub`` is imported
 only when a download starts; the hub address is ``endpoint``, else ``$HF_ENDPOINT`` read at that
 moment, else the hub's default.
 """
@@ -21,11 +24,11 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Mapping
 
 from .errors import DownloadError
 from .integrity import sha256_of, verify_file
-from .model.locations import DEFAULT_VARIANT, HYPERLORA_REPO, ModelLocations
+from .model.locations import DEFAULT_VARIANT, HYPERLORA_REPO, PINS, FilePin, ModelLocations, RepoPin
 
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
@@ -35,11 +38,14 @@ ATTEMPTS = 3  # per file; huggingface_hub resumes each from the bytes already re
 
 @dataclass(frozen=True)
 class RemoteFile:
-    """``remote`` in hub repo ``repo``, landing at ``local_dir / remote``."""
+    """``remote`` in hub repo ``repo`` (at commit ``revision``; default: the main branch), landing at
+    ``local_dir / remote``; ``pin``: the size and sha256 it must have."""
 
     repo: str
     remote: str
     local_dir: Path
+    revision: str | None = None
+    pin: FilePin | None = None
 
     @property
     def path(self) -> Path:
@@ -84,12 +90,19 @@ def fetch(files: list[RemoteFile], endpoint: str | None = None, on_progress: Pro
     metas = {}
     for f in files:  # one HEAD each: sizes for the progress, sha256 for the check
         try:
-            metas[f] = hub.get_hf_file_metadata(hub.hf_hub_url(f.repo, f.remote, endpoint=endpoint))
+            metas[f] = hub.get_hf_file_metadata(hub.hf_hub_url(f.repo, f.remote, revision=f.revision,
+                                                               endpoint=endpoint))
         except HfHubHTTPError as exc:
             raise DownloadError(f"{f.remote} is not available from {f.repo} at {endpoint} ({_reason(exc)})") from exc
         except Exception as exc:
             raise DownloadError(f"cannot reach the Hugging Face hub at {endpoint} ({_reason(exc)}); check the "
                                 "internet connection (or HF_ENDPOINT)") from exc
+    for f in files:
+        problem = _pin_problem(f, metas[f].size, _hub_sha256(metas[f]))
+        if problem:
+            raise DownloadError(f"{f.remote} from {f.repo} at {endpoint} {problem} on the hub; nothing was "
+                                "downloaded. The hub's copy changed: report it (the pin is in "
+                                "hyperlora_ext/model/locations.py)")
     total = sum(m.size or 0 for m in metas.values())
     report = on_progress or (lambda fraction, desc: None)
     state = {"done": 0, "current": 0, "index": 0}
@@ -116,6 +129,8 @@ def fetch(files: list[RemoteFile], endpoint: str | None = None, on_progress: Pro
         state["index"], state["current"] = i, 0
         show()
         kwargs = {"repo_id": f.repo, "filename": f.remote, "local_dir": str(f.local_dir), "endpoint": endpoint}
+        if f.revision:
+            kwargs["revision"] = f.revision
         if f.path in force:
             kwargs["force_download"] = True
         for attempt in range(1, ATTEMPTS + 1):
@@ -132,7 +147,7 @@ def fetch(files: list[RemoteFile], endpoint: str | None = None, on_progress: Pro
                                         f"{ATTEMPTS} times ({_reason(exc)}); run the download again "
                                         "(finished files are kept)") from exc
                 state["current"] = 0
-        problem = _problem(local, metas[f])
+        problem = _problem(local, metas[f], f)
         if problem:
             local.unlink(missing_ok=True)
             raise DownloadError(f"{local}: the downloaded file {problem}; it was deleted and nothing was loaded. "
@@ -169,36 +184,64 @@ def _progress_bars(download: Callable, bar: type) -> Iterator[dict]:
             file_download.tqdm = original
 
 
-def _problem(path: Path, meta) -> str | None:
-    """What is wrong with a downloaded file given the hub's metadata, or None."""
+def _hub_sha256(meta) -> str | None:
+    """The sha256 the hub gives for a file (the ETag of LFS files), or None."""
+    etag = (meta.etag or "").strip('"')
+    return etag if _SHA256.fullmatch(etag) else None
+
+
+def _pin_problem(f: RemoteFile, size: int | None, sha256: str | None) -> str | None:
+    """Why a file of ``size`` bytes and ``sha256`` is not ``f``'s pinned content, or None (also when
+    ``f`` is not pinned, or a value is unknown)."""
+    if f.pin is None:
+        return None
+    at = f" at commit {f.revision}" if f.revision else ""
+    if size is not None and size != f.pin.size:
+        return f"has {size} bytes where the pinned file{at} has {f.pin.size}"
+    if sha256 is not None and sha256 != f.pin.sha256:
+        return f"has sha256 {sha256} where the pinned file{at} has {f.pin.sha256}"
+    return None
+
+
+def _problem(path: Path, meta, f: RemoteFile) -> str | None:
+    """What is wrong with a downloaded file given the hub's metadata and ``f``'s pin, or None."""
     size = path.stat().st_size
     if meta.size is not None and size != meta.size:
         return f"has {size} bytes where the hub has {meta.size} (truncated)"
-    etag = (meta.etag or "").strip('"')
-    if _SHA256.fullmatch(etag) and sha256_of(path) != etag:
+    expected = _hub_sha256(meta)
+    digest = sha256_of(path) if expected or f.pin else None
+    if expected and digest != expected:
         return "does not match the hub's sha256 (damaged in transfer)"
+    pinned = _pin_problem(f, size, digest)
+    if pinned:
+        return pinned + " (not the file this version was made for)"
     return verify_file(path)
 
 
 def download_models(locations: ModelLocations, variant: str = DEFAULT_VARIANT, progress: bool = True,
-                    on_progress: Progress | None = None, endpoint: str | None = None) -> list[Path]:
+                    on_progress: Progress | None = None, endpoint: str | None = None,
+                    pins: Mapping[str, RepoPin] | None = None) -> list[Path]:
     """Download the missing (or damaged) files of ``variant`` from the Hugging Face hub; returns
     the new paths.
 
     Explicit only (never at import or install). ``progress=False`` hides the console bars;
     ``on_progress(fraction, text)`` is called for every received chunk. ``endpoint``: the hub
-    address (default ``$HF_ENDPOINT``, else huggingface.co). Raises ``DownloadError`` (a
-    ``MissingModelsError`` listing what is still missing) when offline, when a folder cannot be
-    written, or when a downloaded file is damaged (it is deleted, never loaded).
+    address (default ``$HF_ENDPOINT``, else huggingface.co). ``pins``: repo -> ``RepoPin``
+    (default ``model.locations.PINS``). Raises ``DownloadError`` (a ``MissingModelsError`` listing what
+    is still missing) when offline, when a folder cannot be written, when a pinned file on the hub is
+    not the pinned one, or when a downloaded file is damaged (it is deleted, never loaded).
     """
+    pins = PINS if pins is None else pins
     damaged = {d / f for f, d, _, _ in locations.damaged_files(variant)}
     todo = []
     for name, folder, repo in locations.missing_files(variant) + [
             (f, d, r) for f, d, r, _ in locations.damaged_files(variant)]:
+        pin = pins.get(repo)
+        revision, file_pin = (pin.revision, pin.files.get(name)) if pin else (None, None)
         if repo == HYPERLORA_REPO:  # the hub repo holds one folder per variant
-            todo.append(RemoteFile(repo, f"{variant}/{name}", folder.parent))
+            todo.append(RemoteFile(repo, f"{variant}/{name}", folder.parent, revision, file_pin))
         else:
-            todo.append(RemoteFile(repo, name, folder))
+            todo.append(RemoteFile(repo, name, folder, revision, file_pin))
     try:
         from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
     except ImportError:  # very old huggingface_hub

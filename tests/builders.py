@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from hyperlora_ext.model.sdxl_names import sdxl_attention_modules, to_compvis
+from hyperlora_ext.model.sdxl_names import to_compvis
 
 CLIP_DIM = 48  # width of the tiny test CLIP; checkpoints made for it take CLIP features this wide
 
@@ -108,7 +108,25 @@ def make_checkpoint(folder: str | Path, modules: list[tuple[str, int, int | None
 
 
 def full_sdxl_modules() -> list[tuple[str, int, int | None]]:
-    return sdxl_attention_modules()
+    """The 140 SDXL UNet attention modules as (diffusers name, hidden size, cross dim or None).
+
+    In diffusers ``attn_processors`` order (down, mid, up blocks).
+    """
+    layout = [  # (section, block, hidden size, attentions, transformer blocks)
+        ("down_blocks", 1, 640, 2, 2),
+        ("down_blocks", 2, 1280, 2, 10),
+        ("mid_block", None, 1280, 1, 10),
+        ("up_blocks", 0, 1280, 3, 10),
+        ("up_blocks", 1, 640, 3, 2),
+    ]
+    modules = []
+    for section, block, hidden, attentions, depth in layout:
+        prefix = section if block is None else f"{section}.{block}"
+        for a in range(attentions):
+            for t in range(depth):
+                for n, cross in ((1, None), (2, 2048)):
+                    modules.append((f"{prefix}.attentions.{a}.transformer_blocks.{t}.attn{n}", hidden, cross))
+    return modules
 
 
 def make_clip(model_dir: str | Path, processor_dir: str | Path, hidden: int = 48, image_size: int = 64,

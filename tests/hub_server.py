@@ -2,9 +2,11 @@
 
 ``HEAD|GET /{repo}/resolve/{revision}/{path}`` with the headers ``huggingface_hub`` reads
 (``X-Repo-Commit``, ``ETag`` / ``X-Linked-Etag`` = sha256 like LFS files, ``Content-Length`` /
-``X-Linked-Size``) and byte ranges (206). Faults can be injected per file: close the connection
-after some bytes on the next GETs, ignore ``Range`` (answer 200 with the whole file), or serve other
-bytes than the advertised sha256. Every request is logged. Loopback only; stops with its context.
+``X-Linked-Size``) and byte ranges (206); ``X-Repo-Commit`` is the requested revision when that is a
+commit hash (as the hub answers a pinned request), else ``COMMIT``. Faults can be injected per file:
+close the connection after some bytes on the next GETs, ignore ``Range`` (answer 200 with the whole
+file), or serve other bytes than the advertised sha256. Every request is logged. Loopback only; stops
+with its context.
 
 ``release_files`` lays out a local model folder as the three official repos serve it. For a WebUI
 (which may ask the hub for its own files too, e.g. the CLIP tokenizer from the CLIP repo),
@@ -52,6 +54,7 @@ class Request:
     repo: str
     file: str
     range: str | None
+    revision: str | None = None  # as requested: a branch name or a commit hash
 
 
 @dataclass
@@ -106,7 +109,9 @@ class HubServer:
             def _answer(self, body: bool) -> None:
                 m = _PATH.match(self.path.split("?")[0])
                 rng = self.headers.get("Range")
-                hub.log.append(Request(self.command, m["repo"] if m else "", m["file"] if m else self.path, rng))
+                hub.log.append(Request(self.command, m["repo"] if m else "", m["file"] if m else self.path, rng,
+                                       m["rev"] if m else None))
+                commit = m["rev"] if m and re.fullmatch(r"[0-9a-f]{40}", m["rev"]) else COMMIT
                 served = hub.files.get((m["repo"], m["file"])) if m else None
                 if served is None and hub.others_unavailable:
                     self.send_response(503)
@@ -116,7 +121,7 @@ class HubServer:
                 if served is None:
                     self.send_response(404)
                     self.send_header("X-Error-Code", "EntryNotFound")
-                    self.send_header("X-Repo-Commit", COMMIT)
+                    self.send_header("X-Repo-Commit", commit)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
@@ -125,7 +130,7 @@ class HubServer:
                     start = int(re.match(r"bytes=(\d+)-", rng)[1])
                     status = 206
                 self.send_response(status)
-                self.send_header("X-Repo-Commit", COMMIT)
+                self.send_header("X-Repo-Commit", commit)
                 self.send_header("ETag", f'"{served.etag}"')
                 self.send_header("X-Linked-Etag", f'"{served.etag}"')
                 self.send_header("X-Linked-Size", str(len(data)))

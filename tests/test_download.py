@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -27,12 +28,22 @@ from hyperlora_ext.app.panel import HostHooks, Panel
 from hyperlora_ext.app.service import HyperLoRAService, ServiceConfig
 from hyperlora_ext.download import RemoteFile, fetch
 from hyperlora_ext.integrity import verify_file
-from hyperlora_ext.model.locations import ANTELOPEV2_REPO, CLIP_REPO, DEFAULT_VARIANT, HYPERLORA_REPO
+from hyperlora_ext.model.locations import (
+    ANTELOPEV2_REPO,
+    ANTELOPEV2_REVISION,
+    CLIP_REPO,
+    DEFAULT_VARIANT,
+    HYPERLORA_REPO,
+    PINS,
+    FilePin,
+    RepoPin,
+)
 from hyperlora_ext.photos.faces import ANTELOPEV2_FILES
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANT = DEFAULT_VARIANT
 RESAMPLER = f"{VARIANT}/resampler.safetensors"
+TEST_REVISION = "5eed" * 10  # the commit the tests pin the synthetic antelopev2 pack at
 
 
 @pytest.fixture(autouse=True)
@@ -51,6 +62,22 @@ def hub_files(models_dir, tmp_path_factory) -> dict[tuple[str, str], bytes]:
     ckpt = make_checkpoint(tmp_path_factory.mktemp("release") / VARIANT, clip_dim=CLIP_DIM, heads=1, dim_head=64,
                            seed=5)
     return release_files(ModelLocations.under(models_dir), VARIANT, ckpt)
+
+
+@pytest.fixture(scope="module")
+def pins(hub_files) -> dict[str, RepoPin]:
+    """The antelopev2 mirror pinned as the release pins it (a commit, each file's size and sha256), but
+    to the synthetic pack the test hub serves: the real pins refuse it (``test_the_real_pins_...``)."""
+    return {ANTELOPEV2_REPO: RepoPin(TEST_REVISION, {
+        path: FilePin(len(data), hashlib.sha256(data).hexdigest())
+        for (repo, path), data in hub_files.items() if repo == ANTELOPEV2_REPO})}
+
+
+def place_antelopev2(models_dir, locs: ModelLocations) -> None:
+    """The synthetic pack already in place (where a download with the real pins would refuse it)."""
+    locs.antelopev2.mkdir(parents=True, exist_ok=True)
+    for name in ANTELOPEV2_FILES:
+        (locs.antelopev2 / name).write_bytes((ModelLocations.under(models_dir).antelopev2 / name).read_bytes())
 
 
 @pytest.fixture
@@ -78,10 +105,10 @@ def landed(locs: ModelLocations, hub_files) -> dict[str, bytes]:
     return out
 
 
-def test_files_land_in_their_folders_with_progress(locs, hub, hub_files):
+def test_files_land_in_their_folders_with_progress(locs, hub, hub_files, pins):
     calls = []
     got = download_models(locs, VARIANT, progress=False, on_progress=lambda f, d: calls.append((f, d)),
-                          endpoint=hub.url)
+                          endpoint=hub.url, pins=pins)
     assert len(got) == 10 and locs.missing_files(VARIANT) == [] and locs.damaged_files(VARIANT) == []
     assert list(landed(locs, hub_files).values()) == list(hub_files.values())
     assert (locs.variant_dir(VARIANT) / "resampler.safetensors").is_file()
@@ -94,23 +121,26 @@ def test_files_land_in_their_folders_with_progress(locs, hub, hub_files):
     chunks = [d for _, d in calls if "model.safetensors" in d]
     assert len(chunks) >= 2  # the file's start and its received bytes, not only "done"
     assert len(hub.gets()) == 10 and all(r.range is None for r in hub.gets())
+    assert {r.file: r.revision for r in hub.gets() if r.repo == ANTELOPEV2_REPO} == dict.fromkeys(
+        ANTELOPEV2_FILES, TEST_REVISION)  # the pinned commit; the other repos at their main branch
+    assert {r.revision for r in hub.gets() if r.repo != ANTELOPEV2_REPO} == {"main"}
 
 
-def test_only_missing_files_are_fetched(locs, hub, hub_files):
-    download_models(locs, VARIANT, progress=False, endpoint=hub.url)
+def test_only_missing_files_are_fetched(locs, hub, hub_files, pins):
+    download_models(locs, VARIANT, progress=False, endpoint=hub.url, pins=pins)
     before = len(hub.log)
-    assert download_models(locs, VARIANT, progress=False, endpoint=hub.url) == []
+    assert download_models(locs, VARIANT, progress=False, endpoint=hub.url, pins=pins) == []
     assert len(hub.log) == before  # complete: no request at all
     (locs.variant_dir(VARIANT) / "resampler.safetensors").unlink()
     (locs.antelopev2 / "glintr100.onnx").unlink()
-    got = download_models(locs, VARIANT, progress=False, endpoint=hub.url)
+    got = download_models(locs, VARIANT, progress=False, endpoint=hub.url, pins=pins)
     assert sorted(p.name for p in got) == ["glintr100.onnx", "resampler.safetensors"]
     assert sorted(r.file for r in hub.gets()[10:]) == ["glintr100.onnx", RESAMPLER]
     assert list(landed(locs, hub_files).values()) == list(hub_files.values())
 
 
 @pytest.mark.parametrize("ignore_range", [False, True], ids=["resumed", "restarted"])
-def test_interrupted_download_resumes_or_restarts(locs, hub, ignore_range):
+def test_interrupted_download_resumes_or_restarts(locs, hub, ignore_range, pins):
     """The server closes the connection 15 MB into a 24 MB file once: huggingface_hub asks for the
     rest with a byte range from what it has written (10 MB chunks), or takes the whole file again
     when the server ignores ranges. Either way the file is whole and nothing partial is left."""
@@ -118,7 +148,8 @@ def test_interrupted_download_resumes_or_restarts(locs, hub, ignore_range):
     served = hub.add(HYPERLORA_REPO, RESAMPLER, big)
     served.cut_after, served.cuts_left, served.ignore_range = 15 << 20, 1, ignore_range
     calls = []
-    download_models(locs, VARIANT, progress=False, on_progress=lambda f, d: calls.append(f), endpoint=hub.url)
+    download_models(locs, VARIANT, progress=False, on_progress=lambda f, d: calls.append(f), endpoint=hub.url,
+                    pins=pins)
     path = locs.variant_dir(VARIANT) / "resampler.safetensors"
     assert path.read_bytes() == big and verify_file(path) is None
     tries = hub.gets(RESAMPLER)
@@ -146,13 +177,13 @@ def test_progress_follows_the_bytes_of_a_large_file(tmp_path):
     assert getattr(file_download, "tqdm", None) is bar_class and (tmp_path / "v/big.safetensors").read_bytes() == big
 
 
-def test_corrupt_download_is_deleted_and_named(locs, hub, hub_files):
+def test_corrupt_download_is_deleted_and_named(locs, hub, hub_files, pins):
     served = hub.files[(CLIP_REPO, "model.safetensors")]
     good = served.data
     served.sha256 = hashlib.sha256(good).hexdigest()
     served.data = good[:100] + bytes([good[100] ^ 0xFF]) + good[101:]  # same size, one byte flipped
     with pytest.raises(DownloadError) as err:
-        download_models(locs, VARIANT, progress=False, endpoint=hub.url)
+        download_models(locs, VARIANT, progress=False, endpoint=hub.url, pins=pins)
     path = locs.clip_vit / "model.safetensors"
     text = str(err.value)
     assert f"{path}: the downloaded file does not match the hub's sha256" in text and "deleted" in text
@@ -160,22 +191,22 @@ def test_corrupt_download_is_deleted_and_named(locs, hub, hub_files):
     assert f"model.safetensors (from {CLIP_REPO}) -> {locs.clip_vit}" in text
     served.data = good  # the hub is fixed: the next run fetches only what is missing
     before = len(hub.gets())
-    download_models(locs, VARIANT, progress=False, endpoint=hub.url)
+    download_models(locs, VARIANT, progress=False, endpoint=hub.url, pins=pins)
     assert "model.safetensors" in [r.file for r in hub.gets()[before:]] and path.read_bytes() == good
 
 
-def test_truncated_file_is_never_loaded(locs, hub, hub_files, tmp_path):
+def test_truncated_file_is_never_loaded(locs, hub, hub_files, tmp_path, pins):
     """A truncated file on the hub (its sha256 and size agree) fails the file's own check; a
     truncated file already on disk is reported, or fetched again when the download is allowed."""
     served = hub.files[(HYPERLORA_REPO, RESAMPLER)]
     full = served.data
     served.data = full[:-64]
     with pytest.raises(DownloadError, match="resampler.safetensors: the downloaded file is truncated or damaged"):
-        download_models(locs, VARIANT, progress=False, endpoint=hub.url)
+        download_models(locs, VARIANT, progress=False, endpoint=hub.url, pins=pins)
     path = locs.variant_dir(VARIANT) / "resampler.safetensors"
     assert not path.exists()
     served.data = full
-    download_models(locs, VARIANT, progress=False, endpoint=hub.url)
+    download_models(locs, VARIANT, progress=False, endpoint=hub.url, pins=pins)
     path.write_bytes(full[: len(full) // 2])  # e.g. a copy made by hand that stopped half-way
     assert [d[0] for d in locs.damaged_files(VARIANT)] == ["resampler.safetensors"]
     cfg = ServiceConfig(models_dir=locs.root, identities_dir=tmp_path / "ids", device="cpu", dtype="fp32",
@@ -184,7 +215,7 @@ def test_truncated_file_is_never_loaded(locs, hub, hub_files, tmp_path):
         HyperLoRAService(lambda: cfg).model()
     assert f"resampler.safetensors (from {HYPERLORA_REPO}) -> {path.parent}: is truncated or damaged" in str(err.value)
     before = len(hub.gets())
-    assert download_models(locs, VARIANT, progress=False, endpoint=hub.url) == [path]
+    assert download_models(locs, VARIANT, progress=False, endpoint=hub.url, pins=pins) == [path]
     assert [r.file for r in hub.gets()[before:]] == [RESAMPLER] and path.read_bytes() == full
 
 
@@ -200,10 +231,12 @@ def test_offline_names_every_missing_file(locs, hub):
     hub.__enter__()  # the fixture stops it again
 
 
-def test_service_first_create_downloads_with_progress(tmp_path, hub, monkeypatch):
+def test_service_first_create_downloads_with_progress(tmp_path, hub, monkeypatch, models_dir):
     """The panel's Create with the download allowed: the host's progress callback (gr.Progress in
-    the WebUI) receives the download per chunk, then loading and prediction; the identity is made."""
+    the WebUI) receives the download per chunk, then loading and prediction; the identity is made.
+    (The antelopev2 pack is in place: the real pins refuse the synthetic one the hub serves.)"""
     monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    place_antelopev2(models_dir, ModelLocations.under(tmp_path / "models"))
     cfg = ServiceConfig(models_dir=tmp_path / "models", device="cpu", dtype="fp32", allow_download=True)
     panel = Panel(HyperLoRAService(lambda: cfg), HostHooks(lora_dir=lambda: tmp_path / "Lora", lora_saved=print))
     photo = tmp_path / "me.png"
@@ -218,9 +251,9 @@ def test_service_first_create_downloads_with_progress(tmp_path, hub, monkeypatch
     assert texts[0].startswith("Waiting for the WebUI")  # its lock first (here free at once)
     assert texts[1].startswith("Downloading HyperLoRA model files") and len(downloads) >= 11
     assert any("model.safetensors" in d for d in downloads) and seen[first_load - 1][0] == 1.0
-    assert len(hub.gets()) == 10
+    assert len(hub.gets()) == 7
     crops, status, created = panel.create([str(photo)], "me2", None, True, False, False, lambda f, d: None)
-    assert created == "me2" and len(hub.gets()) == 10  # second Create: nothing fetched
+    assert created == "me2" and len(hub.gets()) == 7  # second Create: nothing fetched
 
 
 def test_service_reports_a_failed_download(tmp_path, hub, monkeypatch):
@@ -256,13 +289,14 @@ def run_download(models: Path, endpoint: str, as_user: bool = False) -> subproce
                           preexec_fn=preexec)
 
 
-def test_cli_download_through_hf_endpoint(locs, hub, hub_files):
+def test_cli_download_through_hf_endpoint(locs, hub, hub_files, models_dir):
+    place_antelopev2(models_dir, locs)  # the real pins refuse the synthetic pack the hub serves
     out = run_download(locs.root, hub.url)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.count("downloaded ") == 10 and f"all files for {VARIANT} are in place" in out.stdout
+    assert out.stdout.count("downloaded ") == 7 and f"all files for {VARIANT} are in place" in out.stdout
     assert list(landed(locs, hub_files).values()) == list(hub_files.values())
     again = run_download(locs.root, hub.url)
-    assert again.returncode == 0 and "downloaded " not in again.stdout and len(hub.gets()) == 10
+    assert again.returncode == 0 and "downloaded " not in again.stdout and len(hub.gets()) == 7
 
 
 def test_cli_download_without_permission(locs, hub):
@@ -285,3 +319,40 @@ def test_cli_download_offline(locs, hub):
     hub.__enter__()
     assert out.returncode == 2 and f"cannot reach the Hugging Face hub at {url}" in out.stderr
     assert "glintr100.onnx (from DIAMONIK7777/antelopev2)" in out.stderr
+
+
+# ---- the pinned antelopev2 mirror ---------------------------------------------------------------------
+def test_the_antelopev2_mirror_is_pinned_at_a_commit_with_every_file():
+    pin = PINS[ANTELOPEV2_REPO]
+    assert re.fullmatch(r"[0-9a-f]{40}", pin.revision) and pin.revision == ANTELOPEV2_REVISION
+    assert set(ANTELOPEV2_FILES) <= set(pin.files) == {
+        "scrfd_10g_bnkps.onnx", "2d106det.onnx", "glintr100.onnx", "1k3d68.onnx", "genderage.onnx"}
+    assert all(re.fullmatch(r"[0-9a-f]{64}", f.sha256) and f.size > 1_000_000 for f in pin.files.values())
+    assert HYPERLORA_REPO not in PINS and CLIP_REPO not in PINS  # their published values are not known here
+
+
+def test_the_real_pins_refuse_another_file_before_downloading_it(locs, hub):
+    """The hub serves the synthetic pack where the pinned antelopev2 files belong: its sizes give it
+    away before any byte is fetched, and the message names the file and both sizes."""
+    with pytest.raises(DownloadError) as err:
+        download_models(locs, VARIANT, progress=False, endpoint=hub.url)
+    text = str(err.value)
+    pinned = PINS[ANTELOPEV2_REPO].files["scrfd_10g_bnkps.onnx"].size
+    assert f"scrfd_10g_bnkps.onnx from {ANTELOPEV2_REPO}" in text and "nothing was downloaded" in text
+    assert f"where the pinned file at commit {ANTELOPEV2_REVISION} has {pinned}" in text
+    assert hub.gets() == [] and not [p for p in locs.root.rglob("*") if p.is_file()]
+
+
+def test_a_download_that_is_not_the_pinned_file_is_deleted(locs, hub, hub_files, pins):
+    """A hub that gives no sha256 for a file (a plain ETag) and serves other bytes of the pinned size:
+    the file is hashed after the download, deleted and named."""
+    served = hub.files[(ANTELOPEV2_REPO, "glintr100.onnx")]
+    good = served.data
+    served.sha256 = "plain-etag"
+    served.data = bytes([good[0] ^ 0xFF]) + good[1:]
+    with pytest.raises(DownloadError) as err:
+        download_models(locs, VARIANT, progress=False, endpoint=hub.url, pins=pins)
+    path = locs.antelopev2 / "glintr100.onnx"
+    assert f"{path}: the downloaded file has sha256" in str(err.value)
+    assert f"where the pinned file at commit {TEST_REVISION} has {hashlib.sha256(good).hexdigest()}" in str(err.value)
+    assert "not the file this version was made for" in str(err.value) and not path.exists()

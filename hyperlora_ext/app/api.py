@@ -42,6 +42,7 @@ from ..errors import (
     UnknownIdentityError,
 )
 from ..identities.identity import Identity
+from ..photos.images import photo_count_problem
 from ..photos.likeness import likeness_json, unscored
 from ..version import __version__
 from .panel import HostHooks
@@ -49,7 +50,6 @@ from .service import HyperLoRAService
 from .tags import format_tag
 
 PREFIX = "/hyperlora/v1"
-MAX_IMAGES = 16
 log = logging.getLogger(__name__)
 ACTIONS = {"version": "reading the version", "models": "listing the models",
            "list_identities": "listing the identities", "create": "creating the identity",
@@ -221,8 +221,8 @@ def make_router(service: HyperLoRAService, hooks: HostHooks, credentials: dict[s
     def create(req: CreateRequest) -> dict:
         if not req.images:
             raise HTTPException(400, "images is empty: send one or more base64 photos of the face")
-        if len(req.images) > MAX_IMAGES:
-            raise HTTPException(400, f"too many images ({len(req.images)}); at most {MAX_IMAGES}")
+        if photo_count_problem(len(req.images)):  # the panel's limit (photos.images.MAX_PHOTOS)
+            raise HTTPException(400, photo_count_problem(len(req.images)))
         images = [decode_image(d, f"images[{i}]") for i, d in enumerate(req.images)]
         with http_errors():
             pred, check = hooks.create_waiting(lambda: service.create_checked(

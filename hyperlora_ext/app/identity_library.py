@@ -68,7 +68,6 @@ class IdentityLibrary:
             loading: dict[str, float] = {}
             model = self._models.model(variant, progress, loading)
             progress(0.4, f"Finding faces in {len(images)} image(s)")
-            self._models.make_room(model)
             prediction, check = predict_checked(model, list(images), list(image_names) if image_names else None,
                                                 drop_flagged, remove_background=remove_background,
                                                 grayscale=grayscale, name=name)

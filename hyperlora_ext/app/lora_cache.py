@@ -54,8 +54,7 @@ class LoRACache:
                 self._loras.move_to_end(key)
                 return self._loras[key]
             with self._models.lock:
-                model = self._models.model_for(identity)
-                self._models.make_room(model)
+                model = self._models.model_for(identity)  # its placement makes room before any GPU copy
                 with own_numerics():  # a tag expands inside the host's generation context (autocast...)
                     tensors = file_tensors(model.expand(identity, base_weight=base))
             suffix = f"_b{base:g}" if base else ""

@@ -1,5 +1,11 @@
-"""``ModelManager``: the one loaded HyperLoRA model (one variant resident at a time), its first-use
-download, and which checkpoint made an identity.
+"""``ModelManager``: the one loaded HyperLoRA model (one variant resident at a time), the face models
+(insightface and CLIP, one set for every variant), the first-use download, and which checkpoint made
+an identity.
+
+The face models are their own object (``model.face_models.FaceModels``): the likeness score and the
+photo check use them without loading the 3 GB hypernetwork, and changing the detector size or the
+ONNX providers reloads only the analyzer. Both objects get the host's ``free_memory`` hook, called
+before anything of theirs goes to a GPU (at load time too).
 
 Checkpoint inspections are cached per folder and file version (name, size, mtime of every file
 in it), so finding the model of an identity per generated image reads no weights; a checkpoint
@@ -22,6 +28,7 @@ from ..errors import DownloadError, HyperLoRAError, MissingModelsError
 from ..identities.identity import Identity
 from ..model.checkpoint import CheckpointSpec, inspect_checkpoint
 from ..model.engine import HyperLoRAModel
+from ..model.face_models import FaceModels
 from ..model.locations import DEFAULT_VARIANT, ModelLocations
 from ..model.precision import resolve_precision
 from .config import Progress, ServiceConfig, no_progress
@@ -44,9 +51,9 @@ def _record(timings: dict[str, float] | None, stage: str, start: float) -> None:
 
 
 class ModelManager:
-    """Loads, downloads and unloads the model; ``lock`` serialises the work that uses it.
+    """Loads, downloads and unloads the models; ``lock`` serialises the work that uses them.
 
-    ``free_memory(bytes)``: optional host hook called before the model goes to a GPU, so the
+    ``free_memory(bytes)``: optional host hook called before anything goes to a GPU, so the
     host's memory manager can make room (Forge).
     """
 
@@ -57,6 +64,8 @@ class ModelManager:
         self.lock = threading.RLock()
         self._model: HyperLoRAModel | None = None
         self._model_key: tuple | None = None
+        self._faces: FaceModels | None = None
+        self._faces_key: tuple | None = None
         self._specs: dict[Path, tuple[tuple, CheckpointSpec]] = {}
 
     @property
@@ -79,6 +88,26 @@ class ModelManager:
             self._specs[folder] = (version, spec)
             return spec
 
+    @property
+    def loaded_model(self) -> HyperLoRAModel | None:
+        """The hypernetwork in memory, or None (nothing loaded it yet, or it was unloaded)."""
+        return self._model
+
+    def face_models(self) -> FaceModels:
+        """The face models for the current settings (made on first use; each model inside loads on
+        its own first use). New providers or detector size reload only the analyzer."""
+        cfg = self._config()
+        key = (str(ModelLocations.under(cfg.models_dir).root), cfg.device, cfg.dtype)
+        with self.lock:
+            if self._faces is None or self._faces_key != key:
+                self._faces = FaceModels(ModelLocations.under(cfg.models_dir), resolve_precision(cfg.device, cfg.dtype),
+                                         cfg.providers, cfg.det_size, cfg.offload, self._free_memory)
+                self._faces_key = key
+            else:
+                self._faces.configure(cfg.providers, cfg.det_size)
+                self._faces.set_offload(cfg.offload)
+            return self._faces
+
     def model(self, variant: str | None = None, progress: Progress = no_progress,
               timings: dict[str, float] | None = None) -> HyperLoRAModel:
         """The loaded model of ``variant`` (default: the first on disk); loads, and downloads
@@ -88,9 +117,10 @@ class ModelManager:
         cfg = self._config()
         locs = ModelLocations.under(cfg.models_dir)
         variant = variant or self.variants()[0]
-        key = (str(locs.variant_dir(variant)), cfg.device, cfg.dtype, cfg.providers, cfg.det_size)
+        key = (str(locs.variant_dir(variant)), cfg.device, cfg.dtype)
         with self.lock:
-            if self._model is not None and self._model_key == key:
+            faces = self.face_models()
+            if self._model is not None and self._model_key == key and self._model.face_models is faces:
                 self._model.set_offload(cfg.offload)
                 return self._model
             if locs.missing_files(variant) or locs.damaged_files(variant):
@@ -100,12 +130,10 @@ class ModelManager:
                 self._download(locs, variant, progress)
                 _record(timings, "download", t)
             progress(0.15, f"Loading HyperLoRA ({variant})")
-            self.unload()
+            self._drop_model()
             t = time.perf_counter()
-            self._model = HyperLoRAModel(self.inspect(variant), resolve_precision(cfg.device, cfg.dtype),
-                                         offload=cfg.offload, locations=locs,
-                                         providers=list(cfg.providers) if cfg.providers else None,
-                                         det_size=cfg.det_size)
+            self._model = HyperLoRAModel(self.inspect(variant), faces.precision, offload=cfg.offload,
+                                         face_models=faces, make_room=self._free_memory)
             self._model_key = key
             _record(timings, "model load", t)
             return self._model
@@ -124,13 +152,18 @@ class ModelManager:
                 [(f, str(d)) for f, d, _ in locs.missing_files(variant)]) from exc
         locs.check(variant)  # never load what is still missing or damaged
 
+    def _drop_model(self) -> None:
+        self._model = None
+        self._model_key = None
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
     def unload(self) -> None:
-        """Drop the loaded model (frees its RAM / VRAM)."""
+        """Drop the loaded hypernetwork and face models (frees their RAM / VRAM)."""
         with self.lock:
-            self._model = None
-            self._model_key = None
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+            self._faces = None
+            self._faces_key = None
+            self._drop_model()
 
     def model_for(self, identity: Identity) -> HyperLoRAModel:
         """The model whose weights made ``identity`` (by fingerprint, preferring its variant)."""
@@ -147,8 +180,3 @@ class ModelManager:
             f"identity {identity.name!r} was made with {identity.variant!r}, which is not in "
             f"{locs.hyper_lora} (or has different weights now); put that checkpoint back or re-create "
             "the identity")
-
-    def make_room(self, model: HyperLoRAModel) -> None:
-        """Ask the host to free GPU memory for ``model`` (no-op on the CPU or without a hook)."""
-        if self._free_memory is not None and model.precision.device.type == "cuda":
-            self._free_memory(model.nbytes())

@@ -24,6 +24,7 @@ from ..errors import HyperLoRAError, NoFaceError
 from ..files import name_key
 from ..identities.identity import Identity
 from ..model.pipeline import Prediction
+from ..photos.images import photo_count_problem
 from ..photos.photo_check import PhotoCheck
 from .service import HyperLoRAService, Progress
 from .tags import TAG, format_tag, put_tags_per_face
@@ -176,6 +177,9 @@ class Panel:
             return [], message("Upload one or more photos of the face first.", ok=False), None
         if not (name or "").strip():
             return [], message("Give the identity a name (it becomes the tag <hyperlora:NAME>).", ok=False), None
+        problem = photo_count_problem(len(files))  # the API's limit too, before waiting for the WebUI
+        if problem:
+            return [], message(problem, ok=False), None
         paths = [upload_path(f) for f in files]
         try:
             progress(0.0, "Waiting for the WebUI (a generation running, or the SD model still loading after start-up)")

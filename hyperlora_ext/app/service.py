@@ -147,12 +147,11 @@ class HyperLoRAService:
     def likeness(self, image: ImageSource, identities: Sequence[Identity]) -> list[LikenessScore]:
         """Likeness of ``identities`` (named by ``.name``) in ``image``, each on its own face (one face
         per identity, largest total similarity, faces numbered left to right; ``photos.likeness``),
-        with the face analyzer of the model that made the first one (loaded if needed)."""
+        with the face models' analyzer (loaded if needed; no hypernetwork is loaded)."""
         if not identities:
             return []
         with self.models.lock:
-            analyzer = self.models.model_for(identities[0]).pipeline.face_analyzer()
-            return likeness(analyzer, image, identities)
+            return likeness(self.models.face_models().analyzer(), image, identities)
 
     # ---- LoRA weights (LoRACache, tag_resolver) ------------------------------------------
     def lora(self, identity: Identity, base: float = 0.0) -> LoRAWeights:

@@ -92,10 +92,6 @@ class CheckpointSpec:
         """kohya layer names in token order, e.g. ``lora_unet_..._attn1_to_q``."""
         return [f"{m.lora_prefix}_{p}" for m in self.modules for p in LORA_PROJECTIONS]
 
-    def lora_parameter_count(self, mode: str = "id") -> int:
-        r = self.rank if mode == "id" else self.base_rank or 0
-        return sum(r * (s.in_features + s.out_features) for s in self.layers)
-
 
 def is_checkpoint_folder(folder: Path) -> bool:
     return (folder / MODULES_JSON).is_file()

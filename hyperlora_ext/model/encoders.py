@@ -57,10 +57,6 @@ class ClipEncoder:
     def dtype(self) -> torch.dtype:
         return next(self.model.parameters()).dtype
 
-    def to(self, device: str | torch.device) -> ClipEncoder:
-        self.model.to(device)
-        return self
-
     def pixel_values(self, images: list[Image.Image]) -> torch.Tensor:
         """Processor output (N, 3, S, S) float32 on the CPU."""
         return self.processor(images=images, return_tensors="pt")["pixel_values"]

@@ -1,18 +1,20 @@
-"""The HyperLoRA model: an official checkpoint's weights in memory, features -> coefficient
-tokens, and tokens or identities -> kohya SDXL LoRA weights.
+"""The HyperLoRA model: an official checkpoint's weights in memory and their placement,
+features -> coefficient tokens, and tokens or identities -> kohya SDXL LoRA weights.
 
-Photos -> identity is the photo pipeline's job (``pipeline.PhotoPipeline``, which owns the face
-analyzer and CLIP); ``HyperLoRAModel.predict`` hands photos to it. Data flow: photos ->
-``photos.faces`` (crops, ArcFace) -> ``encoders`` (CLIP) -> ``hypernet`` (tokens) -> ``Identity``
--> ``lora`` (kohya dict).
+``HyperLoRAModel`` holds the resampler(s), the ID projector and the basis banks; its ``placement``
+(``model.placement``) decides where they rest and run, makes room before they go to a GPU and moves
+only what a call uses (predicting: the networks; expanding: the bases). Photos -> identity is the
+photo pipeline's job (``pipeline.PhotoPipeline``), which composes this model with the face models
+(``face_models.FaceModels``: insightface and CLIP, which need no hypernetwork); ``predict`` hands
+photos to it. Data flow: photos -> ``photos.faces`` (crops, ArcFace) -> ``encoders`` (CLIP) ->
+``hypernet`` (tokens) -> ``Identity`` -> ``lora`` (kohya dict).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from contextlib import contextmanager
-from typing import Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Callable, Sequence
 
 import torch
 
@@ -21,132 +23,98 @@ from ..identities.identity import Identity, pool_tokens
 from ..lora import lora_state_dict, merge_loras
 from ..photos.images import ImageSource, InputImage
 from .checkpoint import BASE_RESAMPLER_FILE, ID_PROJECTOR_FILE, MODULES_FILE, RESAMPLER_FILE, CheckpointSpec
+from .face_models import FaceModels
 from .hypernet import BasisBank, IDProjector, Resampler
 from .locations import ModelLocations
 from .numerics import own_numerics, with_own_numerics
 from .pipeline import PhotoPipeline, Prediction
+from .placement import OFFLOAD_BELOW_BYTES, Placement, decide_offload
 from .precision import Precision
 from .safetensors_io import read_tensors, stream_tensors
 
 log = logging.getLogger(__name__)
-OFFLOAD_BELOW_BYTES = 16 << 30  # "auto" offloads on GPUs with less memory than this
+__all__ = ["OFFLOAD_BELOW_BYTES", "HyperLoRAModel"]
+# The placement's parts, by the calls that use them.
+PARTS = {"networks": ("resampler", "base resampler", "id projector"), "bases": ("id bases", "base bases")}
 
 
 class HyperLoRAModel:
-    """A loaded HyperLoRA checkpoint. Thread-safe: one prediction at a time.
+    """A loaded HyperLoRA checkpoint. Thread-safe: every call that runs the weights holds the
+    placement's lock, so one runs at a time.
 
-    ``offload`` ("auto", "resident", "offload"): whether the networks go back to the CPU
-    after each prediction; "auto" offloads on GPUs with less than 16 GiB.
+    ``offload`` ("auto", "resident", "offload"): whether the weights rest on the CPU between uses;
+    "auto" offloads on CUDA GPUs with less than 16 GiB. ``make_room(bytes)``: optional host hook,
+    called before weights go to a GPU (also at load time). ``face_models``: the insightface and CLIP
+    models ``predict`` uses (default: made from ``locations``, ``providers`` and ``det_size``, loaded
+    on first use).
     """
 
     def __init__(self, spec: CheckpointSpec, precision: Precision, offload: str = "auto",
                  locations: ModelLocations | None = None, providers: list[str] | None = None,
-                 det_size: int = 640) -> None:
-        if offload not in ("auto", "resident", "offload"):
-            raise ValueError(f"offload must be auto, resident or offload, not {offload!r}")
+                 det_size: int = 640, *, face_models: FaceModels | None = None,
+                 make_room: Callable[[int], None] | None = None) -> None:
         self.spec = spec
         self.precision = precision
-        self.locations = locations
-        self.providers = providers
-        self.det_size = det_size
-        self._lock = threading.RLock()
-        self._attached: list[torch.nn.Module] = []  # follow the networks' placement (CLIP)
-        self.offload = self._offload_policy(offload)
-        with own_numerics():  # precompute() runs the resampler's first attention at load time
-            self._load(self.store_device)
-        self.pipeline = PhotoPipeline(self, locations or ModelLocations.for_checkpoint(spec.folder),
-                                      providers, det_size)
+        self.placement = Placement(precision.device, decide_offload(precision.device, offload), make_room)
+        with own_numerics():  # the resampler's first attention is precomputed at load time
+            self._load()
+        self.face_models = face_models or FaceModels(
+            locations or ModelLocations.for_checkpoint(spec.folder), precision, providers, det_size, offload,
+            make_room)
+        self.pipeline = PhotoPipeline(self.face_models, self)
 
     # ---- loading -------------------------------------------------------------------------
-    def _load(self, store: torch.device) -> None:
-        spec, precision = self.spec, self.precision
-        self.resampler = self._load_resampler(RESAMPLER_FILE, spec.resampler, store)
-        self.base_resampler = (self._load_resampler(BASE_RESAMPLER_FILE, spec.base_resampler, store)
+    def _load(self) -> None:
+        spec, compute = self.spec, self.precision.compute
+        self.resampler = self._load_resampler("resampler", RESAMPLER_FILE, spec.resampler)
+        self.base_resampler = (self._load_resampler("base resampler", BASE_RESAMPLER_FILE, spec.base_resampler)
                                if spec.base_resampler else None)
         self.id_projector = None
         if spec.id_projector:
             p = spec.id_projector
-            self.id_projector = IDProjector(p.embed_dim, p.num_tokens, p.token_dim)
-            self.id_projector.load_state_dict(read_tensors(spec.folder / ID_PROJECTOR_FILE))
-            self.id_projector.to(store, precision.compute).eval().requires_grad_(False)
-        self.id_bank, self.base_bank = self._load_banks(store)
+            projector = IDProjector(p.embed_dim, p.num_tokens, p.token_dim)
+            projector.load_state_dict(read_tensors(spec.folder / ID_PROJECTOR_FILE))
+            self.id_projector = self.placement.place("id projector", projector.eval().requires_grad_(False), compute)
+        self.id_bank, self.base_bank = self._load_banks()
 
-    def _offload_policy(self, policy: str) -> bool:
-        if self.precision.device.type != "cuda" or policy == "resident":
-            return False
-        if policy == "offload":
-            return True
-        return torch.cuda.get_device_properties(self.precision.device).total_memory < OFFLOAD_BELOW_BYTES
-
-    def _load_resampler(self, file: str, spec, device: torch.device) -> Resampler:
+    def _load_resampler(self, name: str, file: str, spec) -> Resampler:
+        """On the CPU in the compute dtype, precomputed there (``placement``), then placed."""
         with torch.device("meta"):
             module = Resampler(spec)
         module.load_state_dict(read_tensors(self.spec.folder / file), assign=True)
-        module.to(device, self.precision.compute).eval().requires_grad_(False)
-        module.precompute()
-        return module
+        module.to(dtype=self.precision.compute).eval().requires_grad_(False)
+        self.placement.precompute(name, module.precompute)
+        return self.placement.place(name, module, self.precision.compute)
 
-    def _load_banks(self, device: torch.device) -> tuple[BasisBank, BasisBank | None]:
-        """Read the basis file tensor by tensor straight into the stacked banks (basis dtype): the
-        RAM this needs is the banks plus one tensor, never a full-precision copy of the file."""
+    def _load_banks(self) -> tuple[BasisBank, BasisBank | None]:
+        """Read the basis file tensor by tensor straight into the stacked banks (basis dtype), allocated
+        where they rest (room made first): the RAM this needs is the banks plus one tensor, never a
+        full-precision copy of the file."""
         spec, dtype = self.spec, self.precision.basis
-        id_bank = BasisBank(spec.layers, spec.hyper_dim, spec.rank, dtype, device)
-        base_bank = BasisBank(spec.layers, spec.hyper_dim, spec.base_rank, dtype, device) if spec.has_base else None
+        kinds = [("id", spec.rank)] + ([("base", spec.base_rank)] if spec.has_base else [])
+        banks = {}
+        for kind, rank in kinds:
+            size = BasisBank(spec.layers, spec.hyper_dim, rank, dtype, "meta").nbytes
+            device = self.placement.load_device(f"{kind} bases", size, dtype)
+            banks[kind] = BasisBank(spec.layers, spec.hyper_dim, rank, dtype, device)
         for key, tensor in stream_tensors(spec.folder / MODULES_FILE):  # "{module}.{proj}.{id|base}_{down|up}_basis"
             module, proj, name = key.split(".")
             kind, direction, _ = name.split("_")
             layer = 4 * int(module) + ("to_q", "to_k", "to_v", "to_out").index(proj)
-            (id_bank if kind == "id" else base_bank).fill(layer, direction, tensor)
-        return id_bank, base_bank
+            banks[kind].fill(layer, direction, tensor)
+        for kind, bank in banks.items():
+            self.placement.add(f"{kind} bases", bank)
+        return banks["id"], banks.get("base")
 
-    # ---- device placement ----------------------------------------------------------------
-    def _modules(self) -> list:
-        mods = [self.resampler, self.base_resampler, self.id_projector, self.id_bank, self.base_bank]
-        return [m for m in mods if m is not None] + self._attached
-
-    @property
-    def store_device(self) -> torch.device:
-        """Where the weights rest between uses: the CPU in offload mode, else the compute device."""
-        return torch.device("cpu") if self.offload else self.precision.device
-
-    def attach(self, module: torch.nn.Module) -> torch.nn.Module:
-        """Let ``module`` (the pipeline's CLIP) follow the networks' placement and offloading."""
-        module.to(self.store_device)
-        self._attached.append(module)
-        return module
-
-    def _place(self, device: torch.device) -> None:
-        for m in self._modules():
-            m.to(device)
-
+    # ---- placement -------------------------------------------------------------------------
     def set_offload(self, policy: str) -> None:
         """Change the offload policy ("auto", "resident", "offload") of a loaded model."""
-        if policy not in ("auto", "resident", "offload"):
-            raise ValueError(f"offload must be auto, resident or offload, not {policy!r}")
-        with self._lock:
-            offload = self._offload_policy(policy)
-            if offload != self.offload:
-                self._place(torch.device("cpu") if offload else self.precision.device)
-                self.offload = offload
+        self.placement.set_offload(decide_offload(self.precision.device, policy))
 
-    def nbytes(self) -> int:
-        """Bytes of all loaded weights (what a GPU needs free while they are resident)."""
-        modules = [m for m in self._modules() if isinstance(m, torch.nn.Module)]
-        total = sum(t.numel() * t.element_size() for m in modules for t in m.parameters())
-        return total + sum(b.nbytes for b in (self.id_bank, self.base_bank) if b is not None)
-
-    @contextmanager
-    def _on_device(self) -> Iterator[None]:
-        """Hold the lock; in offload mode, bring the networks to the GPU and send them back after."""
-        with self._lock:
-            if self.offload:
-                self._place(self.precision.device)
-            try:
-                yield
-            finally:
-                if self.offload:
-                    self._place(torch.device("cpu"))
-                    torch.cuda.empty_cache()
+    def on_device(self, *groups: str) -> AbstractContextManager[None]:
+        """Hold the lock with the weights of ``groups`` ("networks": resampler(s) and projector;
+        "bases": the basis banks) on the compute device for the block; nested uses move nothing."""
+        return self.placement.use(*(part for group in groups for part in PARTS[group]))
 
     # ---- features -> tokens -> LoRA --------------------------------------------------------
     @with_own_numerics
@@ -157,6 +125,11 @@ class HyperLoRAModel:
         ``clip_hidden_states``: penultimate CLIP hidden states (N, T, C) (for ``mode="base"``:
         of the Base crops); ``id_embeddings``: L2-normalised ArcFace embeddings (N, 512).
         """
+        with self.on_device("networks"):
+            return self._image_tokens(clip_hidden_states, id_embeddings, mode)
+
+    def _image_tokens(self, clip_hidden_states: torch.Tensor | None, id_embeddings: torch.Tensor | None,
+                      mode: str) -> torch.Tensor:
         dev, dt = self.precision.device, self.precision.compute
         if mode == "base":
             if self.base_resampler is None:
@@ -190,14 +163,15 @@ class HyperLoRAModel:
         expected = (8 * len(self.spec.modules), self.spec.hyper_dim)
         if tuple(tokens.shape) != expected:
             raise HyperLoRAError(f"coefficient tokens have shape {tuple(tokens.shape)}, this model needs {expected}")
-        weights = bank.mix(tokens, out_device=device)
+        with self.on_device("bases"):
+            weights = bank.mix(tokens, out_device=device)
         return lora_state_dict(self.spec.lora_names, weights, alpha=bank.rank / 2)
 
     @with_own_numerics
     def features_to_lora(self, clip_hidden_states: torch.Tensor | None, id_embeddings: torch.Tensor | None,
                          mode: str = "id") -> dict[str, torch.Tensor]:
         """Features of N images -> one kohya SDXL LoRA dict (the N images are averaged)."""
-        with self._on_device():
+        with self.on_device("networks", "bases"):
             return self.tokens_to_lora(pool_tokens(self.image_tokens(clip_hidden_states, id_embeddings, mode)), mode)
 
     def check_identity(self, identity: Identity) -> None:
@@ -212,7 +186,7 @@ class HyperLoRAModel:
         """Identity -> kohya LoRA dict (rank r); a non-zero ``base_weight`` bakes the Base-LoRA in. A
         slider (``identities.algebra``) expands to rank 2r whose delta is exactly delta(A) - delta(B)."""
         self.check_identity(identity)
-        with self._on_device():
+        with self.on_device("bases"):
             lora = self._expand_tokens(identity.tokens, identity.base_tokens, base_weight, device)
             if identity.is_slider:
                 negative = self._expand_tokens(identity.negative_tokens, identity.negative_base_tokens,

@@ -10,6 +10,7 @@ Q = 8 x modules = 1120 and K (hyper dim) = 128; pooled coefficient tokens (Q, K)
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -133,9 +134,19 @@ class Resampler(nn.Module):
         self.register_buffer("_first_latents", None, persistent=False)
 
     @torch.no_grad()
-    def precompute(self) -> None:
-        """Cache the input-independent first self-attention. Call after loading weights."""
-        self._first_latents = self.layers[0].self_attention(self.latents)
+    def precompute(self, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> None:
+        """Cache the input-independent first self-attention. Call after loading weights.
+
+        Computed in ``dtype`` on ``device`` (float32 on the CPU: the same values wherever the weights
+        rest, ``placement``) from copies of the few weights it needs, and stored in the latents' dtype
+        and device, (1, Q, dim)."""
+        block = self.layers[0]
+        norm = copy.deepcopy(block.norm_attn1).to(device, dtype)
+        attn = copy.deepcopy(block.attn1).to(device, dtype)
+        latents = self.latents.detach().to(device, dtype)
+        normed = norm(latents)
+        first = attn(normed, normed) + latents
+        self._first_latents = first.to(self.latents.device, self.latents.dtype)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         n = x.shape[0]
@@ -206,9 +217,11 @@ class BasisBank:
         key, j = self._slot[(kind, layer)]
         self.groups[key][1][j].copy_(basis.reshape(self.hyper_dim, -1))
 
-    def to(self, device: torch.device | str) -> BasisBank:
+    def to(self, device: torch.device | str, *, non_blocking: bool = False) -> BasisBank:
+        """Move the stacks to ``device``; ``non_blocking`` only towards a GPU (``placement``: a
+        non-blocking copy to the CPU lands in pinned memory)."""
         for key, (idx, stack) in self.groups.items():
-            self.groups[key] = (idx, stack.to(device, non_blocking=True))
+            self.groups[key] = (idx, stack.to(device, non_blocking=non_blocking))
         return self
 
     @property

@@ -8,7 +8,9 @@ Default layout (the official README's, under the WebUI ``models`` folder)::
     models/insightface/models/antelopev2/                          *.onnx
 
 Also which hub repository each file comes from, for the explicit download (``hyperlora_ext.download``)
-and for the messages that list what to place by hand. Reads the disk only (file headers at most).
+and for the messages that list what to place by hand, and which of them are pinned (``PINS``: a
+commit, and per file its size and sha256, checked before and after the download). Reads the disk
+only (file headers at most).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 from ..errors import MissingModelsError
 from ..integrity import verify_file
@@ -28,6 +31,36 @@ HYPERLORA_REPO = "bytedance-research/HyperLoRA"
 CLIP_REPO = "openai/clip-vit-large-patch14"
 ANTELOPEV2_REPO = "DIAMONIK7777/antelopev2"
 CHECKPOINT_FILES = (MODULES_JSON, MODULES_FILE, RESAMPLER_FILE, ID_PROJECTOR_FILE)
+
+
+@dataclass(frozen=True)
+class FilePin:
+    """A file's content, fixed: its size in bytes and its sha256 (64 hex digits)."""
+
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class RepoPin:
+    """A hub repository fixed at one commit (40 hex digits), with the files whose content is fixed."""
+
+    revision: str
+    files: Mapping[str, FilePin]
+
+
+# The antelopev2 mirror (a user's copy of insightface's antelopev2.zip, not the insightface authors')
+# at one commit, and the released pack's files: the same values are pinned by other projects that use
+# this mirror or the official zip. Repositories not listed here (the HyperLoRA and CLIP releases) are
+# read at their main branch and checked against the hub's own size and sha256.
+ANTELOPEV2_REVISION = "ba0c3e10f4548361eb9a63265d87ce1140ab5a05"
+PINS: dict[str, RepoPin] = {ANTELOPEV2_REPO: RepoPin(ANTELOPEV2_REVISION, {
+    "scrfd_10g_bnkps.onnx": FilePin(16_923_827, "5838f7fe053675b1c7a08b633df49e7af5495cee0493c7dcf6697200b85b5b91"),
+    "2d106det.onnx": FilePin(5_030_888, "f001b856447c413801ef5c42091ed0cd516fcd21f2d6b79635b1e733a7109dbf"),
+    "glintr100.onnx": FilePin(260_665_334, "4ab1d6435d639628a6f3e5008dd4f929edf4c4124b1a7169e1048f9fef534cdf"),
+    "1k3d68.onnx": FilePin(143_607_619, "df5c06b8a0c12e422b2ed8947b8869faa4105387f199c477af038aa01f9a45cc"),
+    "genderage.onnx": FilePin(1_322_532, "4fde69b1c810857b88c64a335084f1c3fe8f01246c9a191b48c7bb756d6652fb"),
+})}
 ENV_MODELS_DIR = "HYPERLORA_MODELS_DIR"
 
 

@@ -16,8 +16,8 @@ process, so it would leak into every tensor we compute:
 values afterwards: no autocast on any device type, gradients off and no inference mode, float32
 default dtype, full float32 matmuls and convolutions (no TF32 / bf16 "fast float32"), torch's default
 reduced-precision reductions. The precision of our results is then exactly the one the model chose
-(``models.Precision``). What we do not control: the number of threads (results of one build on one
-machine are reproducible; a different thread count may change float rounding in the last bit) and
+(``model.precision.Precision``). What we do not control: the number of threads (results of one build on
+one machine are reproducible; a different thread count may change float rounding in the last bit) and
 host code that moves our tensors (we hand hosts fresh CPU tensors; the hosts copy them into their own
 layers). A1111's global patches while it loads a model (``Module.to`` disabled, layers on the meta
 device) are avoided by taking the host's model lock before any load (``webui.host``).

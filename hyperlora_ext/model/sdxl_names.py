@@ -53,25 +53,3 @@ def to_compvis(name: str) -> str:
     else:
         block = f"output_blocks_{3 * int(m['block']) + attention}_1"
     return f"lora_unet_{block}_transformer_blocks_{tb}_attn{n}"
-
-
-def sdxl_attention_modules() -> list[tuple[str, int, int | None]]:
-    """The 140 SDXL UNet attention modules as (diffusers name, hidden size, cross dim or None).
-
-    In diffusers ``attn_processors`` order (down, mid, up blocks).
-    """
-    layout = [  # (section, block, hidden size, attentions, transformer blocks)
-        ("down_blocks", 1, 640, 2, 2),
-        ("down_blocks", 2, 1280, 2, 10),
-        ("mid_block", None, 1280, 1, 10),
-        ("up_blocks", 0, 1280, 3, 10),
-        ("up_blocks", 1, 640, 3, 2),
-    ]
-    modules = []
-    for section, block, hidden, attentions, depth in layout:
-        prefix = section if block is None else f"{section}.{block}"
-        for a in range(attentions):
-            for t in range(depth):
-                for n, cross in ((1, None), (2, 2048)):
-                    modules.append((f"{prefix}.attentions.{a}.transformer_blocks.{t}.attn{n}", hidden, cross))
-    return modules

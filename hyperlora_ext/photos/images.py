@@ -19,6 +19,10 @@ MAX_PIXELS = 64_000_000  # refuse larger images (decompression bombs); ~8000 x 8
 MAX_FILE_BYTES = 100 * 1024 * 1024
 MIN_SIDE = 8
 ORIENTATION = 0x0112  # EXIF tag
+# Photos of one identity (one Create): the panel, the HTTP API, the command line and ``predict`` share
+# this limit. Photos are decoded and analysed one at a time, so the limit bounds the time a Create
+# takes and the face crops it keeps (about 3-6 MB each), not the decoded pixels.
+MAX_PHOTOS = 100
 
 ImageSource = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
 
@@ -30,6 +34,15 @@ class InputImage:
     name: str
     pixels: Image.Image
     digest: str
+
+
+def photo_count_problem(count: int) -> str | None:
+    """Why ``count`` photos cannot make one identity (the message the panel and the API show), or
+    None when they can."""
+    if count <= MAX_PHOTOS:
+        return None
+    return (f"Too many photos: {count} photos; at most {MAX_PHOTOS} per identity. Choose the best ones "
+            "(a few clear, varied photos of the face are enough).")
 
 
 STRIP_PIXELS = 1 << 22  # row strips of ~4 M pixels bound the temporary copies of big images

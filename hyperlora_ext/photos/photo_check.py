@@ -16,12 +16,9 @@ heavy occlusion) that is worth replacing anyway.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from .faces import FaceResult
 
 FLAG_BELOW = 0.3
 
@@ -63,8 +60,3 @@ def check_embeddings(names: Sequence[str], embeddings: np.ndarray, threshold: fl
     sims = np.einsum("nd,nd->n", e, others)
     return PhotoCheck(tuple(PhotoScore(n, float(s), bool(s < threshold)) for n, s in zip(names, sims)), threshold)
 
-
-def check_faces(faces: Sequence[FaceResult], threshold: float = FLAG_BELOW) -> PhotoCheck:
-    """The check on ``Prediction.faces`` (no further face analysis)."""
-    return check_embeddings([f.name for f in faces], np.stack([f.embedding for f in faces]) if faces else
-                            np.zeros((0, 512)), threshold)

@@ -253,3 +253,13 @@ def test_each_kind_of_error_has_one_status():
     assert {type(e).__name__: http_status(e) for e in expected} == {type(e).__name__: s for e, s in expected.items()}
     for bug in (KeyError("lora_dir"), AttributeError("x"), RuntimeError("CUDA"), OSError("disk")):
         assert http_status(bug) is None  # a 500 naming it (ErrorRoute)
+
+
+def test_create_takes_as_many_photos_as_the_panel(client):
+    """#26 A1: the API and the panel share one limit (``MAX_PHOTOS``, 100) and one message."""
+    photos = [b64(face_image(feature=(170, 110, 90), seed=100 + i)) for i in range(101)]
+    r = client.post(f"{PREFIX}/identities", json={"name": "many", "images": photos[:100], "variant": "tiny_id"})
+    assert r.status_code == 200, r.text[:300]
+    assert len(r.json()["crops"]) == 100
+    r = client.post(f"{PREFIX}/identities", json={"name": "more", "images": photos, "variant": "tiny_id"})
+    assert r.status_code == 400 and "101 photos; at most 100 per identity" in r.json()["detail"]

@@ -37,7 +37,7 @@ def test_likeness_per_image_equals_the_core_score(service, people, model):
     p = tagged(service, "alice", "bob")
     annotate(service, p, ALICE[0])
     first = p.extra_generation_params[LIKENESS_KEY]
-    direct = likeness(model.pipeline.face_analyzer(), ALICE[0], [alice, bob])
+    direct = likeness(model.face_models.analyzer(), ALICE[0], [alice, bob])
     assert first == format_likeness(direct) and list(parse_likeness(first)) == ["alice", "bob"]
     scores = parse_likeness(first)
     assert scores["alice"] > 0.8 and scores["bob"] is None  # one face: hers; Bob gets none

@@ -4,6 +4,7 @@ status messages."""
 import html
 from pathlib import Path
 
+from face_pack import face_image
 from people import ALICE, ALICE_PATTERNED, BOB, BOB_PATTERNED, NO_FACE
 from PIL import Image
 
@@ -154,3 +155,21 @@ def test_insert_for_adetailer_needs_known_identities(panel):
         assert text is None and "Pick one identity per face" in status and "#d33" in status
     text, status = panel.adetailer_prompt(["ghost"], 0.85, 0.0, "keep me")
     assert text is None and "No identity named &#x27;ghost&#x27;" in status
+
+
+def test_a_create_with_100_photos_works_and_one_more_is_refused_up_front(panel, service, tmp_path):
+    """#26 A1: the panel takes as many photos as the API (``MAX_PHOTOS``, 100): 100 make an identity, 101
+    are refused before anything is loaded, with a message that gives the limit."""
+    files = []
+    for i in range(101):
+        path = tmp_path / f"p{i}.png"
+        face_image(feature=(170, 110, 90), seed=100 + i).save(path)
+        files.append(str(path))
+    crops, status, created = panel.create(files[:100], "many", "tiny_id", True, False, False, lambda f, d: None)
+    assert created == "many" and len(crops) == 100, status
+    assert len(service.identity("many").source_names) == 100
+    service.unload()
+    crops, status, created = panel.create(files, "more", "tiny_id", True, False, False, lambda f, d: None)
+    assert created is None and crops == []
+    assert "101 photos; at most 100 per identity" in html.unescape(status)
+    assert service.models.loaded_model is None

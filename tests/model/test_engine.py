@@ -7,7 +7,11 @@ from builders import full_sdxl_modules, make_checkpoint
 from reference import reference_lora
 
 import hyperlora_ext
-from hyperlora_ext import HyperLoRAError
+from hyperlora_ext import HyperLoRAError, Identity
+from hyperlora_ext.identities.identity import pool_tokens
+from hyperlora_ext.model.checkpoint import inspect_checkpoint
+from hyperlora_ext.model.engine import HyperLoRAModel
+from hyperlora_ext.model.precision import Precision
 
 CLIP = 48
 
@@ -99,7 +103,7 @@ def test_full_sdxl_key_names_and_shapes(tmp_path):
                              depth=1)
     model = hyperlora_ext.load_model(folder, device="cpu", dtype="fp32")
     assert len(model.spec.modules) == 140 and len(model.spec.layers) == 560
-    assert model.spec.lora_parameter_count() == 11_612_160
+    assert sum(8 * (s.in_features + s.out_features) for s in model.spec.layers) == 11_612_160
     lora = model.features_to_lora(*features(1))
     downs = {k: v for k, v in lora.items() if k.endswith("lora_down.weight")}
     assert len(downs) == 560 and len(lora) == 3 * 560
@@ -134,3 +138,42 @@ def test_16_bit_cpu_bases_stay_within_one_percent_of_float32(tmp_path, dtype):
     for (d16, u16), (d32, u32) in zip(auto.id_bank.mix(tokens), exact.id_bank.mix(tokens)):
         for a, b in ((d16, d32), (u16, u32)):
             assert ((a.float() - b).norm() / b.norm()).item() < 0.01
+
+
+def test_precomputed_latents_do_not_depend_on_where_the_weights_rest(tmp_path):
+    """#26 A6: the resampler's input-independent first self-attention is computed once at load time.
+    An offloaded CUDA fp16 model holds its fp16 weights on the CPU (it loads without a GPU), a resident
+    one on the GPU; both must precompute the same values: float32 on the CPU, stored in fp16."""
+    spec = inspect_checkpoint(make_checkpoint(tmp_path / "ck", clip_dim=CLIP, dtype=torch.float16, seed=9))
+    offloaded = HyperLoRAModel(spec, Precision(torch.device("cuda"), torch.float16, torch.float16), offload="offload")
+    reference = HyperLoRAModel(spec, Precision(torch.device("cpu"), torch.float32, torch.float32))
+    ours = offloaded.resampler._first_latents
+    assert ours.dtype == torch.float16 and ours.device.type == "cpu"
+    assert torch.equal(ours, reference.resampler._first_latents.half())
+
+
+def test_an_offloaded_model_moves_only_what_a_call_uses(tmp_path):
+    """#26 C: in offload mode an expansion brings only the bases to the GPU and a prediction only the
+    networks (plans of an offloaded CUDA model, which rests on the CPU and so loads without a GPU);
+    on the CPU, ``expand`` and ``image_tokens`` use exactly those groups."""
+    from hyperlora_ext.model.engine import PARTS
+    from hyperlora_ext.model.placement import Step
+
+    spec = inspect_checkpoint(make_checkpoint(tmp_path / "ck", clip_dim=CLIP, base=True, seed=10))
+    asked = []
+    offloaded = HyperLoRAModel(spec, Precision(torch.device("cuda"), torch.float16, torch.float16),
+                               offload="offload", make_room=asked.append)
+    assert asked == [] and offloaded.placement.offload and offloaded.placement.store == torch.device("cpu")
+    for group, names in (("bases", ["id bases", "base bases"]), ("networks", ["resampler", "base resampler",
+                                                                             "id projector"])):
+        steps = offloaded.placement.plan_use(*PARTS[group])
+        assert [s.what for s in steps if s.action == "move" and s.device == "cuda"] == names
+        assert steps[0] == Step("make room", "+".join(names), "cuda", nbytes=offloaded.placement.nbytes(*names))
+    model = HyperLoRAModel(spec, Precision(torch.device("cpu"), torch.float32, torch.float32))
+    clip, ids = features(1)
+    identity = Identity(tokens=pool_tokens(model.image_tokens(clip, ids)), base_tokens=pool_tokens(
+        model.image_tokens(clip, None, "base")), variant=spec.variant, model_fingerprint=spec.fingerprint)
+    model.expand(identity, base_weight=0.5)
+    uses = [s.what for s in model.placement.record if s.action == "use"]
+    assert uses[:2] == ["resampler+base resampler+id projector"] * 2  # image_tokens, twice
+    assert len(uses) > 2 and set(uses[2:]) == {"id bases+base bases"}  # expand (and the uses nested in it)

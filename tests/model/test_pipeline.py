@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 from face_pack import face_image
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from safetensors import safe_open
 
 import hyperlora_ext
@@ -31,7 +33,7 @@ def test_predict_equals_features_path(model):
     assert ident.tokens.shape == (32, 8) and torch.allclose(ident.tokens.norm(dim=-1), torch.ones(32), atol=1e-5)
     assert ident.variant == "tiny_id" and len(ident.source_digests) == 2 and len(ident.crops) == 2
     # the same result through the public features API
-    clip = model.pipeline.clip([f.clip_image for f in pred.faces])
+    clip = model.face_models.clip_features([f.clip_image for f in pred.faces])
     ids = torch.from_numpy(np.stack([f.embedding for f in pred.faces]))
     direct = model.features_to_lora(clip, ids)
     expanded = model.expand(ident)
@@ -141,3 +143,53 @@ def test_save_lora_metadata_preview_and_no_overwrite(model, tmp_path):
 def test_load_model_by_variant_name(locations):
     m = hyperlora_ext.load_model("tiny_id", device="cpu", dtype="fp32", models_dir=locations.root)
     assert m.spec.variant == "tiny_id"
+
+
+# ---- #26 A1, A2, A6: every path gives the same identity ------------------------------------------
+MANY = [face_image(feature=(170, 110, 90), seed=100 + s) for s in range(100)]
+
+
+def test_more_photos_than_the_cache_holds(model):
+    """#26 A1: one prediction from 100 photos, more than the per-photo cache keeps, then again."""
+    model.clear_cache()
+    names = [f"p{i}.png" for i in range(100)]
+    pred = model.predict(MANY, names=names)
+    assert not pred.skipped and [f.name for f in pred.faces] == names
+    assert pred.identity.source_names == tuple(names) and len(pred.identity.crops) == 100
+    again = model.predict(MANY, names=names)
+    assert again.identity.hash == pred.identity.hash
+
+
+def test_a_cached_photo_is_named_as_it_is_uploaded_now(model):
+    """#26 A2: a photo seen before keeps its cached result, but the name of this upload."""
+    model.clear_cache()
+    model.predict([ALICE[0]], names=["first-upload.png"])
+    pred = model.predict([ALICE[0], ALICE[1]], names=["renamed.png", "other.png"])
+    assert pred.cache_hits == 1
+    assert [f.name for f in pred.faces] == ["renamed.png", "other.png"]
+    assert pred.identity.source_names == ("renamed.png", "other.png")
+
+
+def test_a_photo_gives_the_same_identity_whatever_was_predicted_with_it(model):
+    """#26 A6: per-photo tokens do not depend on the other photos of the request, on which were cached
+    from earlier requests, or on the order of the photos."""
+    model.clear_cache()
+    together = model.predict(ALICE + [BOB])
+    model.clear_cache()
+    model.predict([ALICE[0]])
+    model.predict([BOB])
+    apart = model.predict(ALICE + [BOB])
+    assert apart.cache_hits == 2 and apart.identity.hash == together.identity.hash
+    model.clear_cache()
+    assert model.predict([BOB, ALICE[1], ALICE[0]]).identity.hash == together.identity.hash
+
+
+@settings(max_examples=12, deadline=None)
+@given(order=st.permutations(range(4)))
+def test_the_order_of_the_photos_never_changes_the_identity(model, order):
+    """#26 A6, any order: the photos are pooled in a fixed (digest) order."""
+    photos = ALICE + [BOB, face_image(feature=(200, 120, 100), seed=7)]
+    reference = model.predict(photos).identity
+    shuffled = model.predict([photos[i] for i in order], names=[f"p{i}.png" for i in order])
+    assert shuffled.identity.hash == reference.hash and torch.equal(shuffled.identity.tokens, reference.tokens)
+    assert list(shuffled.identity.source_names) == [f"p{i}.png" for i in order]

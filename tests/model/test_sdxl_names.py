@@ -1,6 +1,7 @@
 import pytest
+from builders import full_sdxl_modules
 
-from hyperlora_ext.model.sdxl_names import sdxl_attention_modules, to_compvis
+from hyperlora_ext.model.sdxl_names import to_compvis
 
 
 @pytest.mark.parametrize("name,expected", [
@@ -35,7 +36,8 @@ def test_other_names_are_refused(bad):
 
 
 def test_sdxl_module_list():
-    modules = sdxl_attention_modules()
+    """The builders' list of the 140 SDXL attention modules (the full-size test checkpoints) is SDXL's."""
+    modules = full_sdxl_modules()
     assert len(modules) == 140
     names = {to_compvis(n) for n, _, _ in modules}
     assert len(names) == 140  # distinct after conversion

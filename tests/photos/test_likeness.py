@@ -69,7 +69,7 @@ def test_likeness_equals_direct_cosine(model, people, locations):
     arr[:, 320:] = np.asarray(face_image((640, 400), faces=[(470, 200, 180)], pattern=-80))[:, 320:]
     image = arr.astype(np.uint8)  # an (H, W, 3) array is accepted too
     faces = independent_faces(locations, image)
-    boxes, embeddings = model.pipeline.face_analyzer().all_embeddings(Image.fromarray(image))
+    boxes, embeddings = model.face_models.analyzer().all_embeddings(Image.fromarray(image))
     # the same detections and embeddings as insightface's own pipeline (the synthetic detector
     # reports each blob a few times, like overlapping anchors)
     assert len(faces) == len(boxes) >= 2
@@ -78,7 +78,7 @@ def test_likeness_equals_direct_cosine(model, people, locations):
     for (tb, te), (ob, oe) in zip(theirs, ours):
         assert tb == ob
         np.testing.assert_allclose(oe, te, atol=1e-5)
-    scores = likeness(model.pipeline.face_analyzer(), image, {"alice": alice.identity, "bob": bob.identity})
+    scores = likeness(model.face_models.analyzer(), image, {"alice": alice.identity, "bob": bob.identity})
     assert [s.name for s in scores] == ["alice", "bob"]
     for score, ident in zip(scores, (alice.identity, bob.identity)):
         ref = ident.embedding.double().numpy()
@@ -94,7 +94,7 @@ def test_likeness_equals_direct_cosine(model, people, locations):
 def test_no_face_and_identities_without_embedding(model, people):
     alice, bob = people
     old = Identity(tokens=bob.identity.tokens, variant="tiny_id", model_fingerprint="x", name="old")
-    scores = likeness(model.pipeline.face_analyzer(), face_image(faces=[]), [alice.identity, old])
+    scores = likeness(model.face_models.analyzer(), face_image(faces=[]), [alice.identity, old])
     assert scores == [LikenessScore("alice", None)]
     assert format_likeness(scores) == "alice no face"
 
@@ -102,7 +102,7 @@ def test_no_face_and_identities_without_embedding(model, people):
 def test_two_faces_two_identities_each_get_their_own_face(model, people):
     alice, bob = people
     image = group_photo((800, 400), [(200, 200, 160, 80), (600, 200, 160, -80)])  # Alice left, Bob right
-    scores = likeness(model.pipeline.face_analyzer(), image, [alice.identity, bob.identity])
+    scores = likeness(model.face_models.analyzer(), image, [alice.identity, bob.identity])
     assert [(s.name, s.face) for s in scores] == [("alice", 1), ("bob", 2)]
     assert all(s.similarity > 0.9 for s in scores)
     assert scores[0].box[2] < 400 < scores[1].box[0]  # boxes in pixels: face 1 left of the middle
@@ -113,7 +113,7 @@ def test_two_faces_two_identities_each_get_their_own_face(model, people):
 def test_swapped_positions_give_alice_face_2(model, people):
     alice, bob = people
     image = group_photo((800, 400), [(200, 200, 160, -80), (600, 200, 160, 80)])  # Bob left, Alice right
-    scores = likeness(model.pipeline.face_analyzer(), image, {"alice": alice.identity, "bob": bob.identity})
+    scores = likeness(model.face_models.analyzer(), image, {"alice": alice.identity, "bob": bob.identity})
     assert [(s.name, s.face) for s in scores] == [("alice", 2), ("bob", 1)]  # the listed order is kept
     assert all(s.similarity > 0.9 for s in scores)
     assert scores[0].box[0] > 400 > scores[1].box[2]
@@ -123,7 +123,7 @@ def test_swapped_positions_give_alice_face_2(model, people):
 def test_one_face_two_identities_the_other_gets_no_face(model, people, order):
     alice, bob = people
     named = {"alice": alice.identity, "bob": bob.identity}
-    scores = likeness(model.pipeline.face_analyzer(), ALICE[0], {n: named[n] for n in order})
+    scores = likeness(model.face_models.analyzer(), ALICE[0], {n: named[n] for n in order})
     by_name = {s.name: s for s in scores}
     assert [s.name for s in scores] == list(order)
     assert by_name["alice"].face == 1 and by_name["alice"].similarity > 0.9
@@ -134,9 +134,9 @@ def test_one_face_two_identities_the_other_gets_no_face(model, people, order):
 def test_three_faces_one_identity(model, people):
     alice, _ = people
     image = group_photo((960, 400), [(160, 200, 150, -80), (480, 200, 150, 80), (800, 200, 150, 0)])
-    faces = group_faces(*model.pipeline.face_analyzer().all_embeddings(image))
+    faces = group_faces(*model.face_models.analyzer().all_embeddings(image))
     assert len(faces) == 3 and [f.box[0] < 320 * (i + 1) for i, f in enumerate(faces)] == [True] * 3
-    (score,) = likeness(model.pipeline.face_analyzer(), image, [alice.identity])
+    (score,) = likeness(model.face_models.analyzer(), image, [alice.identity])
     assert score.face == 2 and score.similarity > 0.9 and score.box == faces[1].box  # hers, in the middle
     assert format_likeness([score]).endswith("(face 2)")
 
@@ -146,7 +146,7 @@ def test_assignment_beats_each_identitys_best_face(model):
     Best face per identity gives both face 1; taking them in order (near first) leaves "one" face 2;
     the assignment gives "one" face 1 and "near" face 2, the larger total."""
     image = group_photo((800, 400), [(200, 200, 160, 80), (600, 200, 160, -80)])
-    f1, f2 = group_faces(*model.pipeline.face_analyzer().all_embeddings(image))
+    f1, f2 = group_faces(*model.face_models.analyzer().all_embeddings(image))
     e1, e2 = f1.embeddings[0].astype(np.float64), f2.embeddings[0].astype(np.float64)
     near = (e1 + e2) / np.linalg.norm(e1 + e2) + 0.05 * e1
 
@@ -159,7 +159,7 @@ def test_assignment_beats_each_identitys_best_face(model):
     sims = np.array([[f.similarity(r) for f in (f1, f2)] for r in refs])
     assert sims[0, 0] > sims[0, 1] and sims[1, 0] > sims[1, 1]  # best face of each: face 1 for both
     greedy = sims[0, 0] + sims[1, 1]  # in order: near takes face 1, one gets what is left
-    scores = likeness(model.pipeline.face_analyzer(), image, identities)
+    scores = likeness(model.face_models.analyzer(), image, identities)
     assert [(s.name, s.face) for s in scores] == [("near", 2), ("one", 1)]
     assert sum(s.similarity for s in scores) == pytest.approx(sims[0, 1] + sims[1, 0]) and \
         sum(s.similarity for s in scores) > greedy + 0.1

@@ -38,15 +38,20 @@ def test_a_different_person_is_flagged_by_name(model):
     assert len(pred.faces) == 4  # without drop_flagged the identity keeps every photo
 
 
-def test_drop_flagged_reuses_the_cached_faces(model):
+def test_drop_flagged_checks_the_faces_before_the_hypernetwork_runs(model):
+    """One face pass: the check reads the faces found, and a flagged photo never reaches CLIP or the
+    hypernetwork (its face is cached, its tokens are not)."""
     model.clear_cache()
     names = ["a1.png", "who.png", "a2.png", "a3.png"]
     pred, check = predict_checked(model, [ALICE[0], STRANGER, ALICE[1], ALICE[2]], names=names, drop_flagged=True)
     assert check.flagged == ("who.png",)
-    assert pred.cache_hits == 3 and "who.png" in pred.skipped and "left out" in pred.skipped["who.png"]
+    assert pred.cache_hits == 0 and "who.png" in pred.skipped and "left out" in pred.skipped["who.png"]
     assert [f.digest for f in pred.faces] == list(pred.identity.source_digests) and len(pred.faces) == 3
     direct = model.predict(ALICE)
+    assert direct.cache_hits == 3 and "hypernet" not in direct.timings
     assert torch.equal(pred.identity.tokens, direct.identity.tokens)
+    stranger = model.predict([STRANGER])
+    assert stranger.cache_hits == 1 and "faces" not in stranger.timings and "hypernet" in stranger.timings
 
 
 def test_drop_flagged_needs_someone_to_keep(model):
