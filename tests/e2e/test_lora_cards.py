@@ -21,7 +21,7 @@ import pytest
 from e2e_helpers import PLAIN, TRIGGER, VARIANT, encode, generate, same
 from e2e_hosts import LDM_PATCHED_HOSTS
 from face_pack import face_image
-from regional_prompter import regional, unet_regions
+from regional_prompter import distance, regional, unet_regions
 
 WEBUI_SETTINGS = {"hyperlora_publish_loras": True, "hyperlora_default_weight": 0.8}
 FOLDER = ("models", "Lora", "HyperLoRA")
@@ -82,6 +82,9 @@ def test_regional_prompter_gives_each_region_its_published_identity(webui, publi
     found = re.findall(r"LoRA regioner : U list (\[.*\])", log)
     print(f"\n[e2e] {webui.host}: Regional Prompter with two published identities: "
           f"{unet_regions(log) if found else 'no LoRA regions printed'}")
+    swapped, _, _ = regional(webui, f"{region} <lora:hyperlora_pc_bob:0.8> ADDCOL "
+                                    f"{region} <lora:hyperlora_pc_alice:0.8>")
+    print(f"[e2e] {webui.host}: mean |difference| between the regions swapped and not: {distance(both, swapped):.2f}")
     if webui.host in LDM_PATCHED_HOSTS:
         return  # its regional LoRAs do not act there: docs/workflows.md
     regions = unet_regions(log)
@@ -89,7 +92,7 @@ def test_regional_prompter_gives_each_region_its_published_identity(webui, publi
     assert [(r[key["pc_alice"]], r[key["pc_bob"]]) for r in regions[:2]] == [(0.8, 0), (0, 0.8)], regions
     all_alice, _, _ = regional(webui, f"{region} <lora:hyperlora_pc_alice:0.8> ADDCOL "
                                       f"{region} <lora:hyperlora_pc_alice:0.8>")
-    assert not same(both, all_alice)
+    assert not same(both, all_alice) and not same(both, swapped)
 
 
 def test_rename_and_delete_follow(webui, published):
