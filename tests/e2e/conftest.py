@@ -45,8 +45,9 @@ def webui(request, tmp_path_factory):
     host = request.param
     require(host)
     settings = getattr(request.module, "WEBUI_SETTINGS", None)  # a test module's extra WebUI settings
+    args = getattr(request.module, "WEBUI_ARGS", {}).get(host)  # ... and command-line arguments per host
     server = WebUI(host, tmp_path_factory.mktemp(f"{host}-data"), request.getfixturevalue("e2e_models")(host),
-                   settings=settings)
+                   settings=settings, args=args)
     server.start()
     print(f"\n[e2e] {host} answered after {server.startup_seconds:.0f} s")
     TIMINGS.setdefault(f"{host} startup", []).append(server.startup_seconds)
