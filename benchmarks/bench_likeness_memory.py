@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from builders import CLIP_DIM, make_checkpoint, make_clip  # noqa: E402
 from face_pack import build_face_pack, face_image  # noqa: E402
 
-from hyperlora_ext.app.service import HyperLoRAService, ServiceConfig  # noqa: E402
+from hyperlora_ext.app.core.service import HyperLoRAService, ServiceConfig  # noqa: E402
 from hyperlora_ext.identities.identity import Identity  # noqa: E402
 from hyperlora_ext.model.locations import ModelLocations  # noqa: E402
 

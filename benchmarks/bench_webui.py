@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_engine import VARIANT, build_full_checkpoint, build_image_stages  # noqa: E402
 
-from hyperlora_ext.app.service import HyperLoRAService, ServiceConfig  # noqa: E402
-from hyperlora_ext.app.tags import TagRequest  # noqa: E402
+from hyperlora_ext.app.core.service import HyperLoRAService, ServiceConfig  # noqa: E402
+from hyperlora_ext.app.core.tags import TagRequest  # noqa: E402
 from hyperlora_ext.identities.identity import Identity  # noqa: E402
 from hyperlora_ext.model.locations import ModelLocations  # noqa: E402
 

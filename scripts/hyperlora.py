@@ -15,9 +15,9 @@ if _ROOT not in sys.path:  # A1111 does not put extension roots on sys.path (For
 
 from modules import scripts  # noqa: E402
 
-from hyperlora_ext.app import inner_passes  # noqa: E402
-from hyperlora_ext.app.activation import add_tag_to_prompts, script_tag  # noqa: E402
-from hyperlora_ext.app.likeness_infotext import annotate  # noqa: E402
+from hyperlora_ext.app.generation import inner_passes  # noqa: E402
+from hyperlora_ext.app.generation.activation import add_tag_to_prompts, script_tag  # noqa: E402
+from hyperlora_ext.app.generation.likeness_infotext import annotate  # noqa: E402
 from hyperlora_ext.webui.host import Extension  # noqa: E402
 
 extension = Extension()

@@ -1,13 +1,13 @@
-"""The publishing tests' set-up (``tests/app/test_publishing.py``) and its worker process: a service whose
+"""The publishing tests' set-up (``tests/app/core/test_publishing.py``) and its worker process: a service whose
 ``publish_loras`` setting can be flipped, with its own Lora folder, as one WebUI process has."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from hyperlora_ext.app.config import ServiceConfig
-from hyperlora_ext.app.panel import HostHooks, Panel
-from hyperlora_ext.app.service import HyperLoRAService
+from hyperlora_ext.app.core.config import ServiceConfig
+from hyperlora_ext.app.core.service import HyperLoRAService
+from hyperlora_ext.app.panel.panel import HostHooks, Panel
 
 
 class Setup:

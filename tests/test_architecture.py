@@ -127,8 +127,9 @@ def test_no_import_cycles():
 
 def test_the_rules_see_lazy_and_relative_imports():
     """A checker that read only the top of a file, or missed relative imports, would pass wrongly."""
-    text = "from . import tags\nfrom ..model import engine\ndef f():\n    from modules import shared\n"
-    assert [n for n, _ in imports_in(text, "hyperlora_ext.app.panel")] == [
-        "hyperlora_ext.app.tags", "hyperlora_ext.model.engine", "modules"]
+    text = ("from . import help\nfrom ..core import tags\nfrom ...model import engine\n"
+            "def f():\n    from modules import shared\n")
+    assert [n for n, _ in imports_in(text, "hyperlora_ext.app.panel.panel")] == [
+        "hyperlora_ext.app.panel.help", "hyperlora_ext.app.core.tags", "hyperlora_ext.model.engine", "modules"]
     hidden = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .engine import X\n"
     assert [n for n, _ in imports_in(hidden, "hyperlora_ext.model.pipeline")] == ["typing"]

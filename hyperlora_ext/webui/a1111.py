@@ -21,8 +21,8 @@ import network  # built-in Lora extension
 import networks  # built-in Lora extension
 from modules import shared
 
-from ..app.activation import resolve_params
-from ..app.service import HyperLoRAService, LoRAWeights
+from ..app.core.service import HyperLoRAService, LoRAWeights
+from ..app.generation.activation import resolve_params
 from ..lora import group_by_layer
 from .extra_network import HostAdapter
 

@@ -16,8 +16,8 @@ import json
 import gradio as gr
 from modules import ui_extra_networks_user_metadata
 
-from ..app.panel import Panel, identity_facts
-from ..app.panel_help import HELP
+from ..app.panel.help import HELP
+from ..app.panel.panel import Panel, identity_facts
 
 CARD_PAGES = ("hyperlora", "lora")  # our page, and the Lora page that lists published identities
 

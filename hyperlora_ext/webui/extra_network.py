@@ -21,9 +21,9 @@ from typing import Any, Sequence
 
 from modules import extra_networks, patches
 
-from ..app.activation import run_activation
-from ..app.comments import comment
-from ..app.service import HyperLoRAService
+from ..app.core.service import HyperLoRAService
+from ..app.generation.activation import run_activation
+from ..app.generation.comments import comment
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import networks  # the built-in Lora extension (sd_forge_lora)
 from backend import memory_management
 from backend.patcher.lora import load_lora, model_lora_keys_unet
 
-from ..app.service import HyperLoRAService, LoRAWeights
+from ..app.core.service import HyperLoRAService, LoRAWeights
 from .patcher_host import PatcherHost, add_host_patches, host_patches
 
 log = logging.getLogger(__name__)

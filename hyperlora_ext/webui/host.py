@@ -18,10 +18,10 @@ from typing import Iterator
 
 from modules import script_callbacks, shared
 
-from ..app.infotext_paste import point_tags_at_renamed
-from ..app.panel import HostHooks, Panel
-from ..app.service import HyperLoRAService, ServiceConfig
-from ..app.settings import OPTIONS, PUBLISH_KEY, SECTION, open_accordion, service_config
+from ..app.core.service import HyperLoRAService, ServiceConfig
+from ..app.generation.infotext_paste import point_tags_at_renamed
+from ..app.panel.panel import HostHooks, Panel
+from ..app.panel.settings import OPTIONS, PUBLISH_KEY, SECTION, open_accordion, service_config
 from ..version import __version__
 from .extra_network import ExtraNetworkTagsOff, HostAdapter
 
@@ -192,7 +192,7 @@ class Extension:
         """X/Y/Z plot axes; before the UI is built, which copies the axis list (``xyz_axes``)."""
         from modules import scripts
 
-        from ..app.xyz_axes import register
+        from ..app.panel.xyz_axes import register
 
         try:
             register(scripts.scripts_data, self.panel.names, lambda: self.service.config.default_weight)
@@ -200,13 +200,13 @@ class Extension:
             log.exception("HyperLoRA: adding the X/Y/Z plot axes failed")
 
     def app_started(self, demo, app) -> None:
-        from ..app.names_route import add_names_route
+        from ..app.http.names_route import add_names_route
 
         self.publisher.start_publish_all()  # with the setting on: identities made while the WebUI was off
         add_names_route(app, self.panel.names, lambda: self.service.config.default_weight)  # autocomplete
         if not getattr(shared.cmd_opts, "api", False):
             return
-        from ..app.api import make_router, parse_api_auth
+        from ..app.http.api import make_router, parse_api_auth
 
         app.include_router(make_router(self.service, self.hooks, parse_api_auth(shared.cmd_opts.api_auth)))
 

@@ -20,7 +20,7 @@ import networks  # the built-in Lora extension (extensions-builtin/Lora)
 from ldm_patched.modules import lora as ldm_lora
 from ldm_patched.modules import model_management
 
-from ..app.service import HyperLoRAService, LoRAWeights
+from ..app.core.service import HyperLoRAService, LoRAWeights
 from .patcher_host import PatcherHost, add_host_patches, host_patches
 
 log = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ import os
 from modules import ui_extra_networks
 from modules.ui_extra_networks import quote_js
 
-from ..app.panel import Panel
-from ..app.tags import TAG
+from ..app.core.tags import TAG
+from ..app.panel.panel import Panel
 
 
 class ExtraNetworksPageHyperLoRA(ui_extra_networks.ExtraNetworksPage):

@@ -20,8 +20,8 @@ from typing import Callable, Collection
 import torch
 from modules import sd_models
 
-from ..app.activation import resolve_params
-from ..app.service import LoRAWeights
+from ..app.core.service import LoRAWeights
+from ..app.generation.activation import resolve_params
 from ..lora import group_by_layer
 from .extra_network import HostAdapter
 

@@ -25,9 +25,9 @@ from typing import Callable
 
 import gradio as gr
 
-from ..app.panel import Panel, code_html
-from ..app.panel_help import HELP, INTRO_CREATE, INTRO_USE, tags_off_notice
-from ..app.tags import format_tag, put_tag
+from ..app.core.tags import format_tag, put_tag
+from ..app.panel.help import HELP, INTRO_CREATE, INTRO_USE, tags_off_notice
+from ..app.panel.panel import Panel, code_html
 from .card_editor import refresh_cards_js
 
 SLIDER_WEIGHT = 2.0  # the weight slider spans -2..2 (concept sliders need negative weights; tags allow more)

@@ -16,8 +16,8 @@ import pytest
 from PIL import Image
 from store_workers import TIMEOUT, serve
 
-from hyperlora_ext.app.service import HyperLoRAService, ServiceConfig
-from hyperlora_ext.app.tags import TagRequest
+from hyperlora_ext.app.core.service import HyperLoRAService, ServiceConfig
+from hyperlora_ext.app.core.tags import TagRequest
 from hyperlora_ext.identities.store import IdentityStore
 
 WORKERS = 6

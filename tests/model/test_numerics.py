@@ -10,7 +10,7 @@ import torch
 from face_pack import face_image
 
 import hyperlora_ext
-from hyperlora_ext.app.service import HyperLoRAService, ServiceConfig
+from hyperlora_ext.app.core.service import HyperLoRAService, ServiceConfig
 from hyperlora_ext.model.numerics import own_numerics
 
 ALICE = [face_image(feature=(170, 110, 90), seed=s) for s in (1, 2)]

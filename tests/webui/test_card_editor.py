@@ -10,7 +10,7 @@ import pytest
 from gradio_events import by_elem_id, event, then
 from people import ALICE, BOB
 
-from hyperlora_ext.app.panel_help import HELP
+from hyperlora_ext.app.panel.help import HELP
 
 KEYS = ("new_name", "rename", "lora_name", "lora_overwrite", "save", "confirm", "delete")
 

@@ -9,7 +9,7 @@ import pytest
 from gradio_events import by_elem_id, event
 from people import ALICE, BOB
 
-from hyperlora_ext.app.panel_help import HELP
+from hyperlora_ext.app.panel.help import HELP
 
 
 def _build(forge, ext, with_prompt_box=True):
