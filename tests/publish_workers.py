@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from hyperlora_ext.app.core.config import ServiceConfig
+from hyperlora_ext.app.core.host_hooks import HostHooks
 from hyperlora_ext.app.core.service import HyperLoRAService
-from hyperlora_ext.app.panel.panel import HostHooks, Panel
+from hyperlora_ext.app.panel.panel import Panel
 
 
 class Setup:

@@ -24,8 +24,9 @@ from hub_server import HubServer, release_files
 from safetensors.torch import save as safetensors_bytes
 
 from hyperlora_ext import DownloadError, MissingModelsError, ModelLocations, download_models
+from hyperlora_ext.app.core.host_hooks import HostHooks
 from hyperlora_ext.app.core.service import HyperLoRAService, ServiceConfig
-from hyperlora_ext.app.panel.panel import HostHooks, Panel
+from hyperlora_ext.app.panel.panel import Panel
 from hyperlora_ext.download import RemoteFile, fetch
 from hyperlora_ext.integrity import verify_file
 from hyperlora_ext.model.locations import (

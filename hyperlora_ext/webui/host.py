@@ -18,9 +18,10 @@ from typing import Iterator
 
 from modules import script_callbacks, shared
 
+from ..app.core.host_hooks import HostHooks
 from ..app.core.service import HyperLoRAService, ServiceConfig
 from ..app.generation.infotext_paste import point_tags_at_renamed
-from ..app.panel.panel import HostHooks, Panel
+from ..app.panel.panel import Panel
 from ..app.panel.settings import OPTIONS, PUBLISH_KEY, SECTION, open_accordion, service_config
 from ..version import __version__
 from .extra_network import ExtraNetworkTagsOff, HostAdapter

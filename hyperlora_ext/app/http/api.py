@@ -45,9 +45,9 @@ from ...identities.identity import Identity
 from ...photos.images import photo_count_problem
 from ...photos.likeness import likeness_json, unscored
 from ...version import __version__
+from ..core.host_hooks import HostHooks
 from ..core.service import HyperLoRAService
 from ..core.tags import format_tag
-from ..panel.panel import HostHooks
 
 PREFIX = "/hyperlora/v1"
 log = logging.getLogger(__name__)

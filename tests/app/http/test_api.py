@@ -11,9 +11,9 @@ from people import ALICE_PATTERNED, BOB_PATTERNED, group_photo, png_base64
 from PIL import Image
 
 import hyperlora_ext
+from hyperlora_ext.app.core.host_hooks import HostHooks
 from hyperlora_ext.app.core.service import HyperLoRAService, ServiceConfig
 from hyperlora_ext.app.http.api import PREFIX, http_status, make_router, parse_api_auth
-from hyperlora_ext.app.panel.panel import HostHooks
 from hyperlora_ext.errors import (
     CheckpointError,
     DamagedIdentityError,

@@ -8,7 +8,8 @@ from face_pack import face_image
 from people import ALICE, ALICE_PATTERNED, BOB, BOB_PATTERNED, NO_FACE
 from PIL import Image
 
-from hyperlora_ext.app.panel.panel import ADETAILER_FACE_TEXT, HostHooks, Panel, identity_facts, upload_path
+from hyperlora_ext.app.core.host_hooks import HostHooks
+from hyperlora_ext.app.panel.panel import ADETAILER_FACE_TEXT, Panel, identity_facts, upload_path
 
 
 class Gradio3Upload:
