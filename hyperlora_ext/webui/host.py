@@ -21,6 +21,7 @@ from modules import script_callbacks, shared
 from ..app.core.host_hooks import HostHooks
 from ..app.core.service import HyperLoRAService, ServiceConfig
 from ..app.generation.infotext_paste import point_tags_at_renamed
+from ..app.panel.help import HELP
 from ..app.panel.panel import Panel
 from ..app.panel.settings import OPTIONS, PUBLISH_KEY, SECTION, open_accordion, service_config
 from ..version import __version__
@@ -204,7 +205,7 @@ class Extension:
         from ..app.http.names_route import add_names_route
 
         self.publisher.start_publish_all()  # with the setting on: identities made while the WebUI was off
-        add_names_route(app, self.panel.names, lambda: self.service.config.default_weight)  # autocomplete
+        add_names_route(app, self.panel.names, lambda: self.service.config.default_weight, HELP)  # autocomplete
         if not getattr(shared.cmd_opts, "api", False):
             return
         from ..app.http.api import make_router, parse_api_auth

@@ -9,110 +9,38 @@ in pixels, null without a face; ``text`` as in the infotext; ``skipped``: identi
 reference embedding, such as sliders).
 
 Same auth as the WebUI's own API (``--api-auth user:pass,...``, HTTP Basic), GPU work under
-the host's queue lock. Errors: one status per kind of error, the same on every route (``STATUS``,
-docs/api.md); anything else, a ``KeyError`` from a bug included, is a 500 whose ``detail`` names
+the host's queue lock. Errors: one status per kind of error, the same on every route
+(``status.STATUS``, docs/api.md); anything else, a ``KeyError`` from a bug included, is a 500 whose ``detail`` names
 what failed (traceback in the server log), never FastAPI's bare 500. Works with pydantic 1
 (A1111) and 2 (Forge).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import io
-import logging
-from contextlib import contextmanager
 from secrets import compare_digest
-from typing import Callable, Iterator, Optional
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
+from fastapi import APIRouter, Depends, HTTPException
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
-from pydantic import BaseModel, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ...errors import (
-    DamagedIdentityError,
-    HyperLoRAError,
-    MissingModelsError,
-    NameConflictError,
-    NoFaceError,
-    UnknownIdentityError,
-)
 from ...identities.identity import Identity
 from ...photos.images import photo_count_problem
 from ...photos.likeness import likeness_json, unscored
 from ...version import __version__
 from ..core.host_hooks import HostHooks
 from ..core.service import HyperLoRAService
-from ..core.tags import format_tag
+from .schemas import (
+    CreateRequest,
+    LikenessRequest,
+    MixRequest,
+    RenameRequest,
+    SaveLoRARequest,
+    decode_image,
+    identity_json,
+    png_base64,
+)
+from .status import ErrorRoute, http_errors
 
 PREFIX = "/hyperlora/v1"
-log = logging.getLogger(__name__)
-ACTIONS = {"version": "reading the version", "models": "listing the models",
-           "list_identities": "listing the identities", "create": "creating the identity",
-           "get": "reading the identity", "crops": "reading the face crops", "delete": "deleting the identity",
-           "rename": "renaming the identity", "save_lora": "saving the LoRA", "mix": "mixing the identities",
-           "score_likeness": "measuring the likeness"}
-
-
-class _Strict(BaseModel):
-    class Config:
-        extra = "forbid"
-
-
-class CreateRequest(_Strict):
-    name: str = Field(..., description="identity name; becomes <hyperlora:NAME>")
-    images: list[str] = Field(..., description="base64 images (plain or data: URI) of one person")
-    variant: Optional[str] = Field(None, description="checkpoint folder; default: the first on disk")
-    remove_background: bool = True
-    grayscale: bool = False
-    overwrite: bool = False
-    drop_flagged: bool = Field(False, description="leave out photos that look like someone else")
-
-
-class MixRequest(_Strict):
-    name: str = Field(..., description="name of the new identity")
-    expression: str = Field(..., description='"0.6*alice + 0.4*bob" (mix) or "smiling - neutral" (slider)')
-    overwrite: bool = False
-
-
-class LikenessRequest(_Strict):
-    image: str = Field(..., description="base64 image (plain or data: URI), e.g. a generated picture")
-    identities: list[str] = Field(..., description="identity names; each is scored on its own face")
-
-
-class RenameRequest(_Strict):
-    new_name: str
-
-
-class SaveLoRARequest(_Strict):
-    file_name: Optional[str] = Field(None, description="LoRA file stem; default: the identity name")
-    base_weight: float = Field(0.0, ge=0.0, le=2.0)
-    overwrite: bool = False
-
-
-def decode_image(data: str, field: str) -> bytes:
-    """base64 (optionally a ``data:image/...;base64,`` URI) -> bytes; 400 names the ``field``."""
-    text = data.split(",", 1)[1] if data.startswith("data:") else data
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise HTTPException(400, f"{field} is not valid base64") from None
-
-
-def png_base64(image) -> str:
-    buf = io.BytesIO()
-    image.convert("RGB").save(buf, format="PNG")
-    return base64.b64encode(buf.getvalue()).decode()
-
-
-def identity_json(identity: Identity, default_weight: float) -> dict:
-    return {"name": identity.name, "hash": identity.hash, "variant": identity.variant,
-            "has_base": identity.has_base, "sources": list(identity.source_names), "created": identity.created,
-            "options": identity.options, "tag": format_tag(identity.name, default_weight)}
 
 
 def basic_auth(credentials: dict[str, str]):
@@ -130,59 +58,6 @@ def parse_api_auth(api_auth: str | None) -> dict[str, str] | None:
     if not api_auth:
         return None
     return dict(item.split(":", 1) for item in api_auth.split(",") if ":" in item)
-
-
-# The service's errors -> HTTP status, first match wins; anything else is a 500 (ErrorRoute).
-STATUS: tuple[tuple[type[BaseException], int], ...] = (
-    (UnknownIdentityError, 404),  # an identity name that is not stored (a plain KeyError is a bug: 500)
-    (NoFaceError, 422),  # no usable face in the photos; detail.skipped gives each image's reason
-    (FileExistsError, 409),  # the name (any case) or the LoRA file is taken: send "overwrite": true
-    (DamagedIdentityError, 409),  # the stored identity file cannot be used: delete or re-create it
-    (NameConflictError, 409),  # identities whose names differ only in case: rename or delete all but one
-    (MissingModelsError, 503),  # model files missing (or their download failed)
-    (ValueError, 400),  # bad input: names, numbers
-    (HyperLoRAError, 400),  # bad input the core refuses: images, mix expressions, a base weight without Base-LoRA
-)
-
-
-def http_status(exc: BaseException) -> int | None:
-    """The status ``STATUS`` gives ``exc``, or None for an unexpected one."""
-    return next((status for kind, status in STATUS if isinstance(exc, kind)), None)
-
-
-@contextmanager
-def http_errors() -> Iterator[None]:
-    """Turn the service's errors into HTTP errors with their message (``STATUS``); let anything
-    else through to ``ErrorRoute`` (a 500)."""
-    try:
-        yield
-    except Exception as exc:
-        status = http_status(exc)
-        if status is None:
-            raise
-        detail = {"message": str(exc), "skipped": exc.failures} if isinstance(exc, NoFaceError) else str(exc)
-        raise HTTPException(status, detail) from None
-
-
-class ErrorRoute(APIRoute):
-    """A route whose unexpected exceptions become a 500 JSON ``{"detail": "<action> failed: ..."}``,
-    logged with their traceback; HTTP and validation errors pass through unchanged."""
-
-    def get_route_handler(self) -> Callable:
-        handler = super().get_route_handler()
-        action = ACTIONS.get(self.name, self.name)
-
-        async def run(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except (StarletteHTTPException, RequestValidationError):
-                raise
-            except Exception as exc:
-                log.exception("HyperLoRA API: %s %s failed", request.method, request.url.path)
-                return JSONResponse(status_code=500, content={
-                    "detail": f"HyperLoRA: {action} failed: {type(exc).__name__}: {exc} (details in the server log)"})
-
-        return run
 
 
 def make_router(service: HyperLoRAService, hooks: HostHooks, credentials: dict[str, str] | None = None

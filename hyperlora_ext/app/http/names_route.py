@@ -3,13 +3,14 @@
 
 The HTTP API (``api.py``) is mounted only with ``--api``; the page's script needs the names on
 every WebUI, so this one small read-only route sits beside the UI like the host's own
-``/sd_extra_networks/*`` routes (same access as the page itself). No WebUI imports here.
+``/sd_extra_networks/*`` routes (same access as the page itself). The help texts are the panel's
+(``panel.help.HELP``), handed in by the host. No WebUI imports here.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from typing import Callable, Mapping
 
 log = logging.getLogger(__name__)
 PATH = "/hyperlora/ui/names"
@@ -31,8 +32,10 @@ def names_payload(names: Callable[[], list[str]], default_weight: Callable[[], f
         return {"names": [], "weight": weight, "error": f"{type(exc).__name__}: {exc}"}
 
 
-def add_names_route(app, names: Callable[[], list[str]], default_weight: Callable[[], float]) -> None:
-    """Mount ``GET PATH`` on the WebUI's FastAPI ``app`` (no-op when it is mounted already)."""
+def add_names_route(app, names: Callable[[], list[str]], default_weight: Callable[[], float],
+                    help_texts: Mapping[str, str]) -> None:
+    """Mount ``GET PATH`` and ``GET HELP_PATH`` (``help_texts``: control -> hover help) on the WebUI's
+    FastAPI ``app`` (no-op when they are mounted already)."""
     if any(getattr(route, "path", None) == PATH for route in getattr(app, "routes", [])):
         return
 
@@ -40,9 +43,7 @@ def add_names_route(app, names: Callable[[], list[str]], default_weight: Callabl
         return names_payload(names, default_weight)
 
     def hyperlora_help() -> dict:
-        from ..panel.help import HELP
-
-        return {"help": HELP}
+        return {"help": dict(help_texts)}
 
     app.add_api_route(PATH, hyperlora_names, methods=["GET"])
     app.add_api_route(HELP_PATH, hyperlora_help, methods=["GET"])

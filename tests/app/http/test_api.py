@@ -13,7 +13,8 @@ from PIL import Image
 import hyperlora_ext
 from hyperlora_ext.app.core.host_hooks import HostHooks
 from hyperlora_ext.app.core.service import HyperLoRAService, ServiceConfig
-from hyperlora_ext.app.http.api import PREFIX, http_status, make_router, parse_api_auth
+from hyperlora_ext.app.http.api import PREFIX, make_router, parse_api_auth
+from hyperlora_ext.app.http.status import http_status
 from hyperlora_ext.errors import (
     CheckpointError,
     DamagedIdentityError,
@@ -121,7 +122,7 @@ def test_unexpected_errors_are_json_500_and_logged(models_dir, tmp_path, caplog)
     client = TestClient(app)  # re-raises what reaches Starlette unhandled, so a bare 500 fails here
     ok = {"name": "alice", "images": [ALICE[0]], "variant": "tiny_id"}
     assert client.post(f"{PREFIX}/identities", json=ok).status_code == 200
-    with caplog.at_level("ERROR", logger="hyperlora_ext.app.http.api"):
+    with caplog.at_level("ERROR", logger="hyperlora_ext.app.http.status"):
         r = client.post(f"{PREFIX}/identities/alice/lora", json={})
     assert r.status_code == 500
     detail = r.json()["detail"]
@@ -218,7 +219,7 @@ def test_a_keyerror_that_is_not_an_unknown_identity_is_a_500(service, tmp_path, 
     client = TestClient(app)
     assert client.post(f"{PREFIX}/identities", json={"name": "alice", "images": [ALICE[0]],
                                                      "variant": "tiny_id"}).status_code == 200
-    with caplog.at_level("ERROR", logger="hyperlora_ext.app.http.api"):
+    with caplog.at_level("ERROR", logger="hyperlora_ext.app.http.status"):
         r = client.post(f"{PREFIX}/identities/alice/lora", json={})
     assert r.status_code == 500, r.text
     assert r.json()["detail"].startswith("HyperLoRA: saving the LoRA failed: KeyError: 'lora_dir'")

@@ -23,8 +23,12 @@ def service(service):
 def test_names_route_lists_the_stored_names_and_the_default_weight(service):
     panel = Panel(service, hooks=None)
     app = FastAPI()
-    add_names_route(app, panel.names, lambda: service.config.default_weight)
-    add_names_route(app, panel.names, lambda: service.config.default_weight)  # a second start-up call: no-op
+
+    def weight() -> float:
+        return service.config.default_weight
+
+    add_names_route(app, panel.names, weight, panel_help.HELP)
+    add_names_route(app, panel.names, weight, panel_help.HELP)  # a second start-up call: no-op
     assert sum(getattr(r, "path", None) == PATH for r in app.routes) == 1
     client = TestClient(app)
     assert client.get(PATH).json() == {"names": [], "weight": 0.7}
