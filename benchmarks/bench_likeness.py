@@ -59,8 +59,8 @@ def webui_path(args, pack: Path, image) -> None:
 
 def compare_paths(service: HyperLoRAService, names: list[str], image, repeat: int) -> None:
     """Median time of the core ``likeness`` call and of ``annotate`` (the WebUI path), interleaved."""
-    applied = {name: service.identity(name).hash for name in names}
-    identities = [service.identity(name) for name in names]
+    applied = {name: service.identities.get(name).hash for name in names}
+    identities = [service.identities.get(name) for name in names]
     analyzer = service.models.face_models().analyzer()
 
     def core() -> None:

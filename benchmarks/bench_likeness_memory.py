@@ -75,7 +75,7 @@ def run_case(case: str, models: Path, size: int, repeat: int) -> dict:
     out = {"rss_start": rss_mb()[0]}
     t = time.perf_counter()
     if case == "hypernet":
-        service.model(VARIANT)
+        service.models.model(VARIANT)
     out["load_s"] = time.perf_counter() - t
     _, embeddings = service.models.face_models().analyzer().all_embeddings(image)
     emb = torch.nn.functional.normalize(torch.from_numpy(embeddings[0]).float(), dim=0)

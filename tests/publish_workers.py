@@ -38,7 +38,7 @@ class Setup:
 def publish_worker(models_dir: str, tmp_path: str, barrier, results) -> None:
     """One WebUI process publishing the stored identity "alice" as soon as every worker is ready."""
     setup = Setup(Path(models_dir), Path(tmp_path))
-    identity = setup.service.identity("alice")
+    identity = setup.service.identities.get("alice")
     barrier.wait(60)
     try:
         setup.publisher.publish(identity)

@@ -213,7 +213,7 @@ def test_truncated_file_is_never_loaded(locs, hub, hub_files, tmp_path, pins):
     cfg = ServiceConfig(models_dir=locs.root, identities_dir=tmp_path / "ids", device="cpu", dtype="fp32",
                         allow_download=False)
     with pytest.raises(MissingModelsError, match="damaged") as err:
-        HyperLoRAService(lambda: cfg).model()
+        HyperLoRAService(lambda: cfg).models.model()
     assert f"resampler.safetensors (from {HYPERLORA_REPO}) -> {path.parent}: is truncated or damaged" in str(err.value)
     before = len(hub.gets())
     assert download_models(locs, VARIANT, progress=False, endpoint=hub.url, pins=pins) == [path]

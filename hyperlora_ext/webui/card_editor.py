@@ -41,7 +41,7 @@ class HyperLoRAUserMetadataEditor(ui_extra_networks_user_metadata.UserMetadataEd
     def get_metadata_table(self, name: str) -> list[tuple[str, str]]:
         table = super().get_metadata_table(name)
         try:
-            identity = self.panel.service.identity(name)
+            identity = self.panel.service.identities.get(name)
         except KeyError:
             return [*table, ("Problem:", f"no identity named {name!r} any more (refresh the page)")]
         except Exception as exc:  # a damaged file: say so in the table, never a traceback
@@ -107,7 +107,7 @@ class HyperLoRAUserMetadataEditor(ui_extra_networks_user_metadata.UserMetadataEd
 
         def on_delete(name: str, confirmed: bool):
             text, _ = self.panel.delete(name, confirmed)
-            if confirmed and name not in self.panel.service.store:
+            if confirmed and name not in self.panel.service.identities.store:
                 self._forget(name)
             return text, gr.update(value=False)
 

@@ -27,7 +27,7 @@ class ExtraNetworksPageHyperLoRA(ui_extra_networks.ExtraNetworksPage):
         pass  # the store lists the folder again whenever it changed
 
     def create_item(self, name: str, index: int | None = None, enable_filter: bool = True) -> dict | None:
-        store = self.service.store
+        store = self.service.identities.store
         path = store.path(name)
         if not path.is_file():
             return None
@@ -51,12 +51,12 @@ class ExtraNetworksPageHyperLoRA(ui_extra_networks.ExtraNetworksPage):
         """The identity's hash (12 hex digits), or None for a file that cannot be read (its card
         still shows; the card editor says what is wrong)."""
         try:
-            return self.service.identity(name).hash
+            return self.service.identities.get(name).hash
         except Exception:
             return None
 
     def list_items(self):
-        for index, name in enumerate(self.service.store.names()):
+        for index, name in enumerate(self.service.identities.store.names()):
             item = self.create_item(name, index)
             if item is not None:
                 yield item

@@ -49,7 +49,7 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None, adetailer_box=N
     service = panel.service
     names = panel.names()
     refresh_cards = refresh_cards_js(tabname)  # the HyperLoRA and Lora card pages show the change
-    variants = service.variants()
+    variants = service.models.variants()
     eid = f"hyperlora_{tabname}"
 
     def tip(key: str) -> dict:
@@ -160,7 +160,7 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None, adetailer_box=N
         .then(per_face_update, inputs=[per_face], outputs=[per_face]).then(fn=None, _js=refresh_cards)
 
     def on_refresh(selected):
-        variants = service.variants()
+        variants = service.models.variants()
         return identity_update(selected), gr.update(choices=variants, value=variants[0] if variants else None)
 
     refresh.click(on_refresh, inputs=[identity], outputs=[identity, variant])

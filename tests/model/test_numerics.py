@@ -113,13 +113,13 @@ def test_service_cache_history_does_not_change_the_weights(models_dir, tmp_path,
     first = service(tmp_path / "ids")
     identity = first.create_identity(ALICE, "alice", "tiny_id").identity
     with torch.autocast("cpu", dtype=torch.bfloat16), torch.inference_mode():
-        by_tag = first.lora(identity).tensors
+        by_tag = first.loras.lora(identity).tensors
     saved_after_tag = first.save_lora("alice", tmp_path / "lora_a")
 
     fresh = service(tmp_path / "ids")  # like a WebUI restart: no cache
     saved_first = fresh.save_lora("alice", tmp_path / "lora_b")
     with torch.autocast("cpu", dtype=torch.bfloat16), torch.inference_mode():
-        by_tag_after_save = fresh.lora(fresh.identity("alice")).tensors
+        by_tag_after_save = fresh.loras.lora(fresh.identities.get("alice")).tensors
     from safetensors.torch import load_file
 
     assert_same(by_tag, by_tag_after_save)

@@ -1,10 +1,16 @@
-"""``HyperLoRAService``: one object the panel, the prompt tag and the HTTP API talk to.
+"""``HyperLoRAService``: the parts of the service, and the work that needs more than one of them.
 
-A thin façade over the four parts that do the work, each the one owner of its concept:
-``ModelManager`` (the loaded model, download, which checkpoint made an identity),
-``IdentityLibrary`` (the identity folder and card notes), ``LoRACache`` (expanded weights and LoRA
-files) and ``tag_resolver`` (tags -> weights, with stacking). Host adapters only turn the weights
-it returns into the host's own LoRA objects. Settings are read through ``config()`` on every call.
+Its parts are attributes, each the one owner of its concept, used directly by every caller:
+``models`` (``ModelManager``: the loaded model, the face models, download, which checkpoint made an
+identity), ``identities`` (``IdentityLibrary``: the identity folder, lookups, card notes), ``loras``
+(``LoRACache``: expanded weights and LoRA files) and ``publisher`` (``LoRAPublisher``: identities kept as
+LoRA files in the host's Lora folder, once the host called ``publish_to``). The service itself does
+only what coordinates them: every change to the identities (create, mix, rename, delete) also
+updates the published LoRA files; a generation's tags are resolved with the identities and the LoRA
+cache (``resolve``); *Save as LoRA* writes a stored identity with the configured weight
+(``save_lora``); the likeness runs on the face models under the models' lock (``likeness``). Host
+adapters only turn the weights it returns into the host's own LoRA objects. Settings are read
+through ``config()`` on every call.
 """
 
 from __future__ import annotations
@@ -14,9 +20,6 @@ from typing import Callable, ContextManager, Sequence
 
 from ...errors import HyperLoRAError
 from ...identities.identity import Identity
-from ...identities.store import IdentityStore
-from ...model.engine import HyperLoRAModel
-from ...model.locations import ModelLocations
 from ...model.pipeline import Prediction
 from ...photos.images import ImageSource
 from ...photos.likeness import LikenessScore, likeness
@@ -50,28 +53,7 @@ class HyperLoRAService:
     def config(self) -> ServiceConfig:
         return self._config()
 
-    # ---- model (ModelManager) ------------------------------------------------------------
-    @property
-    def locations(self) -> ModelLocations:
-        return self.models.locations
-
-    def variants(self) -> list[str]:
-        return self.models.variants()
-
-    def model(self, variant: str | None = None, progress: Progress = no_progress) -> HyperLoRAModel:
-        return self.models.model(variant, progress)
-
-    def unload(self) -> None:
-        self.models.unload()
-
-    def model_for(self, identity: Identity) -> HyperLoRAModel:
-        return self.models.model_for(identity)
-
-    # ---- identities (IdentityLibrary) ----------------------------------------------------
-    @property
-    def store(self) -> IdentityStore:
-        return self.identities.store
-
+    # ---- identity changes (IdentityLibrary, then LoRAPublisher) ----------------------------------
     def create_identity(self, images: Sequence[ImageSource], name: str, variant: str | None = None,
                         remove_background: bool = True, grayscale: bool = False,
                         image_names: Sequence[str] | None = None, overwrite: bool = False,
@@ -95,16 +77,10 @@ class HyperLoRAService:
         self._publish(lambda p: p.saved(identity))
         return identity
 
-    def identity(self, name: str) -> Identity:
-        return self.identities.get(name)
-
-    def find_by_hash(self, identity_hash: str) -> str | None:
-        return self.identities.find_by_hash(identity_hash)
-
     def rename(self, old: str, new: str) -> str:
         before = self._stored_hash(old)
         renamed = self.identities.rename(old, new)
-        self._publish(lambda p: p.renamed(old, before or "", self.identity(renamed)))
+        self._publish(lambda p: p.renamed(old, before or "", self.identities.get(renamed)))
         return renamed
 
     def delete(self, name: str) -> str:
@@ -113,7 +89,7 @@ class HyperLoRAService:
         self._publish(lambda p: p.deleted(gone, before or ""))
         return gone
 
-    # ---- published LoRA files (LoRAPublisher) ------------------------------------------------
+    # ---- published LoRA files (LoRAPublisher) ----------------------------------------------------
     def publish_to(self, lora_dir: Callable[[], Path], gpu_lock: Callable[[], ContextManager],
                    changed: Callable[[], None]) -> LoRAPublisher:
         """Keep every identity also as a LoRA file in ``lora_dir()`` while the setting is on (the host's Lora
@@ -137,12 +113,9 @@ class HyperLoRAService:
         if self.publisher is None or not self.publisher.enabled:
             return None
         try:
-            return self.identity(name).hash
+            return self.identities.get(name).hash
         except (KeyError, HyperLoRAError):
             return None
-
-    def user_metadata_path(self, name: str) -> Path:
-        return self.identities.user_metadata_path(name)
 
     def likeness(self, image: ImageSource, identities: Sequence[Identity]) -> list[LikenessScore]:
         """Likeness of ``identities`` (named by ``.name``) in ``image``, each on its own face (one face
@@ -153,10 +126,7 @@ class HyperLoRAService:
         with self.models.lock:
             return likeness(self.models.face_models().analyzer(), image, identities)
 
-    # ---- LoRA weights (LoRACache, tag_resolver) ------------------------------------------
-    def lora(self, identity: Identity, base: float = 0.0) -> LoRAWeights:
-        return self.loras.lora(identity, base)
-
+    # ---- LoRA weights (IdentityLibrary and LoRACache) --------------------------------------------
     def resolve(self, requests: Sequence[TagRequest]) -> Resolution:
         """Tags of one generation -> weights, warnings and infotext entries (``resolve_tags``)."""
         return resolve_tags(requests, self.identities, self.loras)
@@ -165,5 +135,5 @@ class HyperLoRAService:
                   overwrite: bool = False) -> Path:
         """Write identity ``name`` as a LoRA file and its card (``LoRACache.save``; a click on the card inserts
         the configured default weight); ``KeyError`` if unknown."""
-        return self.loras.save(self.identity(name), lora_dir, file_name, base, overwrite,
+        return self.loras.save(self.identities.get(name), lora_dir, file_name, base, overwrite,
                                weight=self.config.default_weight)

@@ -52,12 +52,12 @@ def _identities(service: HyperLoRAService, applied: dict[str, str]) -> list[Iden
     out = []
     for name, identity_hash in applied.items():
         try:
-            identity = service.identity(name)
+            identity = service.identities.get(name)
         except KeyError:
             identity = None
         if identity is None or identity.hash != identity_hash:
-            found = service.find_by_hash(identity_hash)
-            identity = service.identity(found) if found else None
+            found = service.identities.find_by_hash(identity_hash)
+            identity = service.identities.get(found) if found else None
         if identity is not None:
             out.append(identity)
     return out

@@ -67,7 +67,7 @@ def make_router(service: HyperLoRAService, hooks: HostHooks, credentials: dict[s
 
     def get_identity(name: str) -> Identity:
         with http_errors():
-            return service.identity(name)
+            return service.identities.get(name)
 
     def with_lora_file(out: dict, name: str) -> dict:
         """``out`` plus ``lora_file``: what publishing did for identity ``name`` (when the setting is on)."""
@@ -82,13 +82,13 @@ def make_router(service: HyperLoRAService, hooks: HostHooks, credentials: dict[s
 
     @router.get("/models")
     def models() -> dict:
-        locs = service.locations
+        locs = service.models.locations
         return {"models_dir": str(locs.root), "variants": locs.variants(),
                 "identities_dir": str(service.config.identity_folder)}
 
     @router.get("/identities")
     def list_identities() -> dict:
-        good, bad = service.store.load_all()
+        good, bad = service.identities.store.load_all()
         weight = service.config.default_weight
         return {"identities": [identity_json(i, weight) for i in good.values()], "damaged": bad}
 

@@ -113,7 +113,7 @@ class Panel:
     def names(self) -> list[str]:
         """Stored identity names ([] when the folder cannot be read; logged)."""
         try:
-            return self.service.store.names()
+            return self.service.identities.store.names()
         except Exception:
             log.exception("HyperLoRA: listing the identities failed")
             return []
@@ -174,7 +174,7 @@ class Panel:
         if not name:
             return [], message("No identity selected." if self.names() else "No identities yet: create one above.")
         try:
-            identity = self.service.identity(name)
+            identity = self.service.identities.get(name)
         except KeyError:
             return [], message(f"No identity named {name!r} (refresh the list).", ok=False)
         except HyperLoRAError as exc:

@@ -21,25 +21,25 @@ def png(img: Image.Image) -> bytes:
 
 
 def test_create_identity_stores_file_and_preview(service, alice):
-    store = service.store
+    store = service.identities.store
     assert store.names() == ["alice"]
     assert store.path("alice").is_file() and store.preview_path("alice").is_file()
-    loaded = service.identity("ALICE")  # case-insensitive lookup
+    loaded = service.identities.get("ALICE")  # case-insensitive lookup
     assert loaded.name == "alice" and loaded.hash == alice.hash
     assert torch.equal(loaded.tokens, alice.tokens) and loaded.source_names == ("a1.png", "a2.png")
 
 
 def test_create_identity_refuses_taken_names_and_bad_input(service, alice):
-    before = service.store.path("alice").read_bytes()
+    before = service.identities.store.path("alice").read_bytes()
     with pytest.raises(FileExistsError, match="already exists"):
         service.create_identity([BOB], "Alice", "tiny_id")
-    assert service.store.path("alice").read_bytes() == before
+    assert service.identities.store.path("alice").read_bytes() == before
     with pytest.raises(ValueError, match="not usable as a name"):
         service.create_identity([BOB], "../..", "tiny_id")
     with pytest.raises(ValueError, match="no images"):
         service.create_identity([], "carol", "tiny_id")
     replaced = service.create_identity([BOB], "alice", "tiny_id", overwrite=True).identity
-    assert service.identity("alice").hash == replaced.hash != alice.hash
+    assert service.identities.get("alice").hash == replaced.hash != alice.hash
 
 
 def test_names_cannot_escape_the_folder(tmp_path):
@@ -54,23 +54,24 @@ def test_names_cannot_escape_the_folder(tmp_path):
 
 def test_rename_and_delete(service, alice):
     assert service.rename("alice", "Alice Smith") == "Alice Smith"
-    assert service.store.names() == ["Alice Smith"]
-    assert service.store.preview_path("Alice Smith").is_file()
-    assert service.identity("alice smith").hash == alice.hash
+    assert service.identities.store.names() == ["Alice Smith"]
+    assert service.identities.store.preview_path("Alice Smith").is_file()
+    assert service.identities.get("alice smith").hash == alice.hash
     service.create_identity([BOB], "bob", "tiny_id")
     with pytest.raises(FileExistsError):
         service.rename("bob", "alice smith")
     with pytest.raises(KeyError):
         service.rename("nobody", "x")
     assert service.delete("bob") == "bob"
-    assert service.store.names() == ["Alice Smith"] and not service.store.preview_path("bob").exists()
+    store = service.identities.store
+    assert store.names() == ["Alice Smith"] and not store.preview_path("bob").exists()
     with pytest.raises(KeyError):
         service.delete("bob")
 
 
 def test_damaged_identity_file_is_reported_not_hidden(service, alice):
-    service.store.path("broken").write_bytes(b"not a safetensors file")
-    good, bad = service.store.load_all()
+    service.identities.store.path("broken").write_bytes(b"not a safetensors file")
+    good, bad = service.identities.store.load_all()
     assert list(good) == ["alice"] and "broken" in bad and "broken.safetensors" in bad["broken"]
     res = service.resolve([TagRequest("broken", 1.0)])
     assert not res.weights and "cannot read identity file" in res.warnings[0]
@@ -78,24 +79,25 @@ def test_damaged_identity_file_is_reported_not_hidden(service, alice):
 
 def test_card_notes_follow_rename_and_go_with_delete(service, panel):
     service.create_identity(ALICE, "alice", "tiny_id")
-    notes = service.user_metadata_path("alice")
+    notes = service.identities.user_metadata_path("alice")
     notes.write_text('{"description": "my friend"}')
     text, now = panel.rename("alice", "alice2")
     text = html.unescape(text)
     assert now == "alice2" and "Renamed 'alice' to 'alice2'" in text
-    assert not notes.exists() and service.user_metadata_path("alice2").read_text() == '{"description": "my friend"}'
-    assert service.store.names() == ["alice2"]  # the .json beside it is not an identity
+    assert not notes.exists()
+    assert service.identities.user_metadata_path("alice2").read_text() == '{"description": "my friend"}'
+    assert service.identities.store.names() == ["alice2"]  # the .json beside it is not an identity
     text, gone = panel.delete("alice2", True)
     text = html.unescape(text)
     assert gone is None and "Deleted 'alice2'" in text
-    assert not service.user_metadata_path("alice2").exists() and service.store.names() == []
+    assert not service.identities.user_metadata_path("alice2").exists() and service.identities.store.names() == []
 
 
 def test_create_checked_drops_the_stranger(service):
     pred, check = service.create_checked([*ALICE_PATTERNED[:2], BOB_PATTERNED[0]], "alice", "tiny_id",
                                          image_names=["a1", "a2", "who"], drop_flagged=True)
     assert check.flagged == ("who",) and "left out" in pred.skipped["who"] and len(pred.faces) == 2
-    kept = service.identity("alice")
+    kept = service.identities.get("alice")
     assert kept.hash == pred.identity.hash and len(kept.source_names) == 2
 
 
@@ -109,17 +111,17 @@ def test_the_first_create_times_the_loading(service):
 
 def test_one_identity_per_name_in_any_case(service, panel):
     first = service.create_identity(ALICE, "Alice", "tiny_id").identity
-    notes = service.user_metadata_path("Alice")
+    notes = service.identities.user_metadata_path("Alice")
     notes.write_text('{"description": "my friend"}')
     again = service.create_identity([BOB], "ALICE", "tiny_id", overwrite=True).identity  # replaces Alice
-    assert again.name == "Alice" and service.store.names() == ["Alice"] and again.hash != first.hash
+    assert again.name == "Alice" and service.identities.store.names() == ["Alice"] and again.hash != first.hash
     service.create_identity([BOB], "bob", "tiny_id")
     assert service.mix("0.5*ALICE + 0.5*bob", "alice", overwrite=True).name == "Alice"
-    assert service.store.names() == ["Alice", "bob"]
+    assert service.identities.store.names() == ["Alice", "bob"]
     assert [a.name for a in service.resolve([TagRequest("aLiCe", 1.0)]).applied] == ["Alice"]
     text, now = panel.rename("ALICE", "alice")  # another spelling of its own name
-    assert now == "alice" and service.store.names() == ["alice", "bob"]
-    assert service.user_metadata_path("alice").read_text() == '{"description": "my friend"}'
-    assert sorted(p.name for p in service.store.folder.glob("*lice*")) == [
+    assert now == "alice" and service.identities.store.names() == ["alice", "bob"]
+    assert service.identities.user_metadata_path("alice").read_text() == '{"description": "my friend"}'
+    assert sorted(p.name for p in service.identities.store.folder.glob("*lice*")) == [
         "alice.json", "alice.preview.png", "alice.safetensors"]
-    assert service.delete("ALICE") == "alice" and not service.user_metadata_path("alice").exists()
+    assert service.delete("ALICE") == "alice" and not service.identities.user_metadata_path("alice").exists()

@@ -13,10 +13,10 @@ from hyperlora_ext.app.core.tags import (
 
 
 def test_lora_weights_equal_the_saved_file(service, alice, tmp_path):
-    weights = service.lora(alice)
-    assert service.lora(alice) is weights  # cached
+    weights = service.loras.lora(alice)
+    assert service.loras.lora(alice) is weights  # cached
     other = service.create_identity([ALICE[0]], "alice2", "tiny_id").identity
-    assert service.lora(other).key != weights.key  # hosts cache their objects by key: one per identity
+    assert service.loras.lora(other).key != weights.key  # hosts cache their objects by key: one per identity
     path = service.save_lora("alice", tmp_path / "Lora")
     assert path == (tmp_path / "Lora" / "alice.safetensors").resolve()
     assert (tmp_path / "Lora" / "alice.preview.png").is_file()
@@ -41,8 +41,8 @@ def test_base_lora_is_baked_in_and_named(models_dir, tmp_path):
     svc = HyperLoRAService(lambda: cfg)
     ident = svc.create_identity(ALICE, "alice", "tiny_base").identity
     assert ident.has_base
-    plain, with_base = svc.lora(ident), svc.lora(ident, 0.4)
-    assert with_base.key != plain.key and svc.lora(ident, 0.4).key == with_base.key  # one key per base weight
+    plain, with_base = svc.loras.lora(ident), svc.loras.lora(ident, 0.4)
+    assert with_base.key != plain.key and svc.loras.lora(ident, 0.4).key == with_base.key  # one key per base weight
     down = next(k for k in plain.tensors if k.endswith("lora_down.weight"))
     assert with_base.tensors[down].shape[0] > plain.tensors[down].shape[0]  # ranks stacked
     res = svc.resolve([TagRequest("alice", 0.8, 0.4)])

@@ -15,7 +15,7 @@ from hyperlora_ext.app.core.tags import (
 
 def test_identity_from_other_weights_is_refused(service, alice, tmp_path, models_dir):
     alice.model_fingerprint = "0" * 16
-    service.store.save(alice, "stranger")
+    service.identities.store.save(alice, "stranger")
     res = service.resolve([TagRequest("stranger", 1.0)])
     assert not res.weights and "re-create the identity" in res.warnings[0]
 
@@ -23,10 +23,10 @@ def test_identity_from_other_weights_is_refused(service, alice, tmp_path, models
 def test_missing_models_without_download_list_the_files(tmp_path):
     cfg = ServiceConfig(models_dir=tmp_path / "empty", device="cpu", allow_download=False)
     svc = HyperLoRAService(lambda: cfg)
-    assert svc.variants() == ["sdxl_hyper_id_lora_v1_fidelity"]
+    assert svc.models.variants() == ["sdxl_hyper_id_lora_v1_fidelity"]
     with pytest.raises(HyperLoRAError, match="missing"):
         svc.create_identity(ALICE, "alice")
-    assert svc.store.names() == []
+    assert svc.identities.store.names() == []
 
 
 def test_inspections_are_cached_until_a_file_changes(service, alice, tmp_path):
@@ -63,7 +63,7 @@ def test_room_is_made_before_the_hypernetwork_loads_onto_the_device(models_dir, 
     asked: list[int] = []
     cfg = ServiceConfig(models_dir=models_dir, identities_dir=tmp_path / "ids", device="meta", dtype="fp16",
                         offload="resident", allow_download=False)
-    model = HyperLoRAService(lambda: cfg, free_memory=asked.append).model("tiny_id")
+    model = HyperLoRAService(lambda: cfg, free_memory=asked.append).models.model("tiny_id")
     assert {t.device.type for t in weights(model)} == {"meta"}
     size = sum(t.numel() * t.element_size() for t in weights(model))
     assert sum(asked) >= size, f"asked the host for {asked} bytes; the weights take {size}"
@@ -103,15 +103,15 @@ def test_a_detector_change_reloads_the_analyzer_and_never_the_hypernetwork(model
                              allow_download=False, **settings)
 
     service = HyperLoRAService(config)
-    model = service.model("tiny_id")
+    model = service.models.model("tiny_id")
     faces = model.face_models
     analyzer = faces.analyzer()
-    assert service.models.face_models() is faces and service.model("tiny_base").face_models is faces
+    assert service.models.face_models() is faces and service.models.model("tiny_base").face_models is faces
     settings.update(det_size=320, providers=("CPUExecutionProvider",))
-    assert service.model("tiny_id") is not model  # tiny_base replaced it: one variant at a time
-    model = service.model("tiny_id")
+    assert service.models.model("tiny_id") is not model  # tiny_base replaced it: one variant at a time
+    model = service.models.model("tiny_id")
     assert model.face_models is faces and faces.det_size == 320 and not faces.analyzer_loaded
     service.create_identity(ALICE, "alice", "tiny_id")
     assert faces.analyzer() is not analyzer and faces.analyzer().sizes[0] == 320
     settings.update(det_size=640)
-    assert service.model("tiny_id") is model and service.models.face_models() is faces
+    assert service.models.model("tiny_id") is model and service.models.face_models() is faces

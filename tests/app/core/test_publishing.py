@@ -35,7 +35,7 @@ def test_a_new_identity_becomes_a_complete_lora_card_equal_to_the_tag(setup):
     assert header is not None and header[MARKER_KEY] == "1"
     assert header["hyperlora.identity_hash"] == pred.identity.hash and header["ss_output_name"] == path.stem
     tensors = load_file(path)
-    tag = setup.service.lora(pred.identity).tensors
+    tag = setup.service.loras.lora(pred.identity).tensors
     assert set(tensors) == set(tag) and all(torch.equal(tensors[k], tag[k]) for k in tag)
     assert path.with_name(path.stem + ".preview.png").is_file()
     card = read_sidecar(path)
@@ -171,7 +171,7 @@ def test_several_processes_publishing_one_identity_leave_one_complete_file(setup
     assert outcomes == ["ok"] * 3
     assert published_header(setup.file("alice"))["hyperlora.identity_hash"] == identity.hash
     tensors = load_file(setup.file("alice"))
-    tag = setup.service.lora(identity).tensors
+    tag = setup.service.loras.lora(identity).tensors
     assert all(torch.equal(tensors[k], tag[k]) for k in tag)
     assert [p.name for p in setup.file("alice").parent.iterdir() if p.name.startswith(".")] == []  # no temp files
 

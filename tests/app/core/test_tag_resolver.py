@@ -43,7 +43,7 @@ def applied_delta(service: HyperLoRAService, requests: list[TagRequest], layer: 
 
 
 def a_layer(service: HyperLoRAService) -> str:
-    t = service.lora(service.identity("smiling")).tensors
+    t = service.loras.lora(service.identities.get("smiling")).tensors
     return next(k for k in t if k.endswith(".lora_down.weight")).removesuffix(".lora_down.weight")
 
 
@@ -51,11 +51,12 @@ def test_same_identity_twice_is_the_sum_of_the_weights(service):
     out = service.resolve([TagRequest("smiling", 0.5), TagRequest("neutral", 0.2), TagRequest("Smiling", 0.3)])
     assert [(w.identity.name, r.weight) for r, w in out.weights] == [("smiling", 0.8), ("neutral", 0.2)]
     assert [a.weight for a in out.applied] == [0.8, 0.2]
-    assert format_infotext(out.applied).startswith(f"smiling ({service.identity('smiling').hash}): 0.8, tiny_base")
+    smiling = service.identities.get("smiling")
+    assert format_infotext(out.applied).startswith(f"smiling ({smiling.hash}): 0.8, tiny_base")
     assert out.warnings == ["HyperLoRA: 'smiling' is tagged 2 times; applied once at the sum of the weights, "
                             "0.5 + 0.3 = 0.8"]
     layer = a_layer(service)
-    once = dense(service.lora(service.identity("smiling")), layer)
+    once = dense(service.loras.lora(service.identities.get("smiling")), layer)
     assert torch.allclose(applied_delta(service, [TagRequest("smiling", 0.5), TagRequest("smiling", 0.3)], layer),
                           0.8 * once, rtol=1e-12, atol=0)
     assert once.abs().max() > 0
@@ -67,9 +68,9 @@ def test_differing_base_weights_apply_side_by_side(service):
     assert [(r.weight, w.base) for r, w in out.weights] == [(0.6, 0.4), (0.2, 0.0)]
     assert len({w.key for _, w in out.weights}) == 2 and not out.warnings
     layer = a_layer(service)
-    ident = service.identity("smiling")
-    id_only = dense(service.lora(ident, 0.0), layer)
-    base_only = (dense(service.lora(ident, 1.0), layer) - id_only)  # the Base-LoRA's own delta
+    ident = service.identities.get("smiling")
+    id_only = dense(service.loras.lora(ident, 0.0), layer)
+    base_only = (dense(service.loras.lora(ident, 1.0), layer) - id_only)  # the Base-LoRA's own delta
     want = 0.8 * id_only + (0.6 * 0.4) * base_only
     got = applied_delta(service, [TagRequest("smiling", 0.6, 0.4), TagRequest("smiling", 0.2, 0.0)], layer)
     assert torch.allclose(got, want, rtol=0, atol=1e-3 * float(want.abs().max()))  # fp16 file tensors
@@ -83,12 +84,12 @@ def test_slider_pair_applies_both_signs_together(service):
     out = resolve_params(service, p, params, is_sdxl=True)
     assert [(w.identity.name, r.weight) for r, w in out.weights] == [("smiling", 0.7), ("neutral", -0.7)]
     assert not p.comments and p.prompts == ["fcsks fxhks fhyks, a portrait"]
-    s, n = service.identity("smiling"), service.identity("neutral")
+    s, n = service.identities.get("smiling"), service.identities.get("neutral")
     assert p.extra_generation_params["HyperLoRA"] == (f"smiling ({s.hash}): 0.7, tiny_base; "
                                                       f"neutral ({n.hash}): -0.7, tiny_base")
     layer = a_layer(service)
     got = sum(r.weight * dense(w, layer) for r, w in out.weights)
-    want = 0.7 * (dense(service.lora(s), layer) - dense(service.lora(n), layer))
+    want = 0.7 * (dense(service.loras.lora(s), layer) - dense(service.loras.lora(n), layer))
     assert torch.allclose(got, want, rtol=1e-12, atol=0) and want.abs().max() > 0
 
 

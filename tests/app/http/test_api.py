@@ -146,9 +146,9 @@ def test_api_photo_check_and_mix(client, service):
     assert r.status_code == 200, r.text
     mixed = r.json()
     assert mixed["tag"] == "<hyperlora:ab:0.85>" and [p["factor"] for p in mixed["parents"]] == [0.6, 0.4]
-    assert service.identity("ab").options["algebra"] == "mix"
+    assert service.identities.get("ab").options["algebra"] == "mix"
     r = client.post(f"{PREFIX}/identities/mix", json={"name": "slide", "expression": "alice - bob"})
-    assert r.status_code == 200 and service.identity("slide").is_slider
+    assert r.status_code == 200 and service.identities.get("slide").is_slider
     assert client.post(f"{PREFIX}/identities/mix", json={"name": "ab", "expression": "alice + bob"}).status_code == 409
     r = client.post(f"{PREFIX}/identities/mix", json={"name": "x", "expression": "alice + ghost"})
     assert r.status_code == 400 and "ghost" in r.text
@@ -229,7 +229,7 @@ def test_a_keyerror_that_is_not_an_unknown_identity_is_a_500(service, tmp_path, 
 def test_a_damaged_identity_gets_one_status_on_every_route(client, service):
     assert client.post(f"{PREFIX}/identities", json={"name": "alice", "images": [ALICE[0]],
                                                      "variant": "tiny_id"}).status_code == 200
-    damaged = service.store.folder / "broken.safetensors"
+    damaged = service.identities.store.folder / "broken.safetensors"
     damaged.write_bytes(b"\0" * 64)
     requests = [("get", f"{PREFIX}/identities/broken", None), ("get", f"{PREFIX}/identities/BROKEN/crops", None),
                 ("post", f"{PREFIX}/identities/broken/lora", {}),

@@ -168,8 +168,8 @@ def test_a_create_with_100_photos_works_and_one_more_is_refused_up_front(panel, 
         files.append(str(path))
     crops, status, created = panel.create(files[:100], "many", "tiny_id", True, False, False, lambda f, d: None)
     assert created == "many" and len(crops) == 100, status
-    assert len(service.identity("many").source_names) == 100
-    service.unload()
+    assert len(service.identities.get("many").source_names) == 100
+    service.models.unload()
     crops, status, created = panel.create(files, "more", "tiny_id", True, False, False, lambda f, d: None)
     assert created is None and crops == []
     assert "101 photos; at most 100 per identity" in html.unescape(status)
