@@ -25,6 +25,15 @@ LAYERS = [
 ]
 
 
+# The groups of ``app`` (one sub-package each), and the other groups each may import besides its own.
+APP_GROUPS = {
+    "core": set(),
+    "generation": {"core"},
+    "http": {"core", "generation"},
+    "panel": {"core", "generation"},
+}
+
+
 def layer_of(module: str) -> int:
     """``hyperlora_ext.model.engine`` -> the index of its layer in ``LAYERS``."""
     parts = module.split(".")
@@ -80,8 +89,14 @@ def graph() -> dict[str, set[str]]:
     return {module_name(p): {m for m, _ in imports(p) if m in MODULES} for p in FILES}
 
 
+def app_group(module: str) -> str | None:
+    """``hyperlora_ext.app.core.service`` -> ``core``; None outside ``app`` (and for ``app`` itself)."""
+    parts = module.split(".")
+    return parts[2] if len(parts) > 2 and parts[1] == "app" else None
+
+
 def test_every_package_says_what_lives_there_and_what_it_may_import():
-    for init in PACKAGE.glob("*/__init__.py"):
+    for init in PACKAGE.rglob("*/__init__.py"):
         doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))) or ""
         assert "May import" in doc, f"{init} must say what lives there and what it may import"
 
@@ -100,6 +115,36 @@ def test_layers_import_only_downwards():
             if name in MODULES and layer_of(name) > layer_of(me):
                 wrong.append(f"{me}:{line} ({LAYERS[layer_of(me)][0]}) imports {name} ({LAYERS[layer_of(name)][0]})")
     assert not wrong, "an import goes up the layers:\n" + "\n".join(wrong)
+
+
+def test_app_is_grouped_by_job():
+    """Every module of ``app`` is in one of its groups, and each group is a package."""
+    loose = sorted(m for m in MODULES if m.startswith("hyperlora_ext.app.") and app_group(m) not in APP_GROUPS)
+    assert not loose, f"modules of app outside its groups {sorted(APP_GROUPS)}: {loose}"
+    assert all((PACKAGE / "app" / group / "__init__.py").is_file() for group in APP_GROUPS)
+
+
+def test_app_groups_import_only_the_groups_they_may():
+    wrong = []
+    for p in FILES:
+        me = module_name(p)
+        mine = app_group(me)
+        if mine is None:
+            continue
+        for name, line in imports(p):
+            theirs = app_group(name)
+            if theirs is not None and theirs != mine and theirs not in APP_GROUPS[mine]:
+                wrong.append(f"{me}:{line} ({mine}) imports {name} ({theirs})")
+    assert not wrong, "an app group imports a group it may not (see APP_GROUPS):\n" + "\n".join(wrong)
+
+
+def test_the_app_groups_say_what_they_may_import():
+    """Each group's ``__init__`` names the groups it may import, and says it never imports the others."""
+    for group, allowed in APP_GROUPS.items():
+        doc = ast.get_docstring(ast.parse((PACKAGE / "app" / group / "__init__.py").read_text(encoding="utf-8")))
+        may, _, never = (doc or "").partition("May import:")[2].partition("Never")
+        assert all(f"app.{g}" in may for g in allowed), (group, may)
+        assert all(f"app.{g}" in never for g in set(APP_GROUPS) - allowed - {group}), (group, never)
 
 
 def test_no_import_cycles():

@@ -9,6 +9,6 @@ tags of one pass -> weights, with stacking); ``config`` (``ServiceConfig``, read
 group, so it lives here, below all of them).
 
 May import: the core library (``hyperlora_ext`` and its ``model``, ``photos``, ``identities``,
-``download``), torch, safetensors. Never another group of ``app`` (``generation``, ``http``,
-``panel``), never a host or ``hyperlora_ext.webui``.
+``download``), torch, safetensors. Never another group of ``app`` (``app.generation``, ``app.http``,
+``app.panel``), never a host or ``hyperlora_ext.webui``.
 """
