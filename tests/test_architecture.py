@@ -147,6 +147,21 @@ def test_the_app_groups_say_what_they_may_import():
         assert all(f"app.{g}" in never for g in set(APP_GROUPS) - allowed - {group}), (group, never)
 
 
+def test_every_function_that_takes_p_says_it_is_the_hosts_processing_object():
+    """``p`` is the host's processing object everywhere, typed by one Protocol
+    (``app.generation.processing.Processing``)."""
+    wrong = []
+    for path in [*FILES, PACKAGE.parent / "scripts" / "hyperlora.py"]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for arg in [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]:
+                    if arg.arg == "p" and ast.unparse(arg.annotation or ast.Constant(None)) != "Processing":
+                        wrong.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name}")
+    assert not wrong, "a p without the Processing annotation:\n" + "\n".join(wrong)
+    protocols = [p for p in FILES if "class Processing(Protocol)" in p.read_text(encoding="utf-8")]
+    assert [module_name(p) for p in protocols] == ["hyperlora_ext.app.generation.processing"]
+
+
 def test_no_import_cycles():
     edges = graph()
     state: dict[str, int] = {}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import weakref
 from collections import OrderedDict
+from typing import Sequence
 
 import network  # built-in Lora extension
 import networks  # built-in Lora extension
@@ -23,6 +24,7 @@ from modules import shared
 
 from ..app.core.service import HyperLoRAService, LoRAWeights
 from ..app.generation.activation import resolve_params
+from ..app.generation.processing import ExtraNetworkParams, Processing
 from ..lora import group_by_layer
 from .extra_network import HostAdapter
 
@@ -109,7 +111,7 @@ class A1111Host(HostAdapter):
             if all(n is not net for n in loaded):
                 loaded.append(net)
 
-    def activate(self, p, params_list) -> None:
+    def activate(self, p: Processing, params_list: Sequence[ExtraNetworkParams]) -> None:
         """Resolve this pass's tags and put the networks in place (an empty list removes ours)."""
         is_sdxl = bool(getattr(shared.sd_model, "is_sdxl", False))
         resolution = resolve_params(self.service, p, params_list, is_sdxl)

@@ -24,6 +24,7 @@ from modules import extra_networks, patches
 from ..app.core.service import HyperLoRAService
 from ..app.generation.activation import run_activation
 from ..app.generation.comments import comment
+from ..app.generation.processing import ExtraNetworkParams, Processing
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class HostAdapter:
     def current_model(self) -> object:
         raise NotImplementedError
 
-    def activate(self, p, params_list) -> None:
+    def activate(self, p: Processing, params_list: Sequence[ExtraNetworkParams]) -> None:
         raise NotImplementedError
 
     def sync(self) -> None:
@@ -85,7 +86,7 @@ class HostAdapter:
             except Exception:
                 log.exception("HyperLoRA: removing the LoRAs after an error failed")
 
-    def tell_problems(self, p) -> None:
+    def tell_problems(self, p: Processing) -> None:
         """Put the wrapper's failures since the last activation into ``p``'s comments and infotext."""
         problems, self._problems = self._problems, []
         for text in problems:
@@ -137,11 +138,11 @@ class ExtraNetworkHyperLoRA(extra_networks.ExtraNetwork):
         super().__init__("hyperlora")
         self.host = host
 
-    def activate(self, p, params_list) -> None:
+    def activate(self, p: Processing, params_list: Sequence[ExtraNetworkParams]) -> None:
         self.host.tell_problems(p)
         run_activation(p, params_list, self.host.activate, on_error=self.host.reset)
 
-    def deactivate(self, p) -> None:
+    def deactivate(self, p: Processing) -> None:
         self.host.reset()
 
 
@@ -153,10 +154,10 @@ class ExtraNetworkTagsOff(extra_networks.ExtraNetwork):
         super().__init__("hyperlora")
         self.reason = reason
 
-    def activate(self, p, params_list) -> None:
+    def activate(self, p: Processing, params_list: Sequence[ExtraNetworkParams]) -> None:
         if params_list:
             comment(p, f"HyperLoRA: tags are off on this WebUI ({self.reason}); "
                        f"{len(params_list)} tag(s) skipped")
 
-    def deactivate(self, p) -> None:
+    def deactivate(self, p: Processing) -> None:
         pass

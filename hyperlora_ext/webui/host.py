@@ -21,6 +21,7 @@ from modules import script_callbacks, shared
 from ..app.core.host_hooks import HostHooks
 from ..app.core.service import HyperLoRAService, ServiceConfig
 from ..app.generation.infotext_paste import point_tags_at_renamed
+from ..app.generation.processing import Processing
 from ..app.panel.help import HELP
 from ..app.panel.panel import Panel
 from ..app.panel.settings import OPTIONS, PUBLISH_KEY, SECTION, open_accordion, service_config
@@ -215,7 +216,7 @@ class Extension:
     def infotext_pasted(self, infotext: str, params: dict) -> None:
         point_tags_at_renamed(params, self.service.identities)
 
-    def generation_started(self, p) -> None:
+    def generation_started(self, p: Processing) -> None:
         """From the Script's ``process``: drop whatever the last generation left active, so that
         nothing of it is re-applied when this one's LoRAs load (a checkpoint switch in between)."""
         if self.host is not None:

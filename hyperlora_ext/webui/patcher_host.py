@@ -15,13 +15,14 @@ Only importable inside a WebUI.
 from __future__ import annotations
 
 import inspect
-from typing import Callable, Collection
+from typing import Callable, Collection, Sequence
 
 import torch
 from modules import sd_models
 
 from ..app.core.service import LoRAWeights
 from ..app.generation.activation import resolve_params
+from ..app.generation.processing import ExtraNetworkParams, Processing
 from ..lora import group_by_layer
 from .extra_network import HostAdapter
 
@@ -66,7 +67,7 @@ class PatcherHost(HostAdapter):
         updated.unet = new
         sd_model.forge_objects_after_applying_lora = updated
 
-    def activate(self, p, params_list) -> None:
+    def activate(self, p: Processing, params_list: Sequence[ExtraNetworkParams]) -> None:
         is_sdxl = bool(getattr(self.current_model(), "is_sdxl", False))
         resolution = resolve_params(self.service, p, params_list, is_sdxl)
         self.active = [(req.weight, weights) for req, weights in resolution.weights]

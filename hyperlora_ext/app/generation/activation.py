@@ -4,14 +4,13 @@ The WebUI calls the ExtraNetwork with the tags of the pass that is starting (fir
 pass, an ADetailer pass...) and ``p``, the processing object. Here: parse the tags, resolve
 them through the service, add trigger words to the prompts about to be encoded, record the
 infotext, and turn every problem into a comment on the generation instead of an exception.
-Works on duck-typed ``p`` (``prompts``, ``hr_prompts``, ``extra_network_data``,
-``hr_extra_network_data``, ``is_hr_pass``, ``extra_generation_params``, ``comment()``).
+Works on the host's ``p`` (``processing.Processing``).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 from ...version import __version__
 from ..core.service import HyperLoRAService, Resolution
@@ -28,6 +27,7 @@ from ..core.tags import (
 from . import inner_passes
 from .comments import comment
 from .likeness_infotext import remember, start_pass
+from .processing import ExtraNetworkParams, Processing
 
 log = logging.getLogger(__name__)
 HIRES_INFOTEXT_KEY = "Hires " + INFOTEXT_KEY
@@ -35,11 +35,11 @@ TRIGGER_INFOTEXT_KEY = INFOTEXT_KEY + " trigger words"
 VERSION_INFOTEXT_KEY = inner_passes.VERSION_KEY  # on every image that applied an identity
 
 
-def _has_tags(data) -> bool:
+def _has_tags(data: dict[str, list[ExtraNetworkParams]] | None) -> bool:
     return bool((data or {}).get(TAG))
 
 
-def add_trigger_words(p) -> bool:
+def add_trigger_words(p: Processing) -> bool:
     """Prefix ``fcsks fxhks fhyks`` to the prompts of every pass whose tags include ours.
     Returns whether any prompt lacked them (and was changed)."""
     changed = False
@@ -52,7 +52,8 @@ def add_trigger_words(p) -> bool:
     return changed
 
 
-def resolve_params(service: HyperLoRAService, p, params_list, is_sdxl: bool) -> Resolution:
+def resolve_params(service: HyperLoRAService, p: Processing, params_list: Sequence[ExtraNetworkParams],
+                   is_sdxl: bool) -> Resolution:
     """This pass's ``ExtraNetworkParams`` -> Resolution; warnings become comments on ``p``."""
     cfg = service.config
     start_pass(p)
@@ -73,17 +74,18 @@ def resolve_params(service: HyperLoRAService, p, params_list, is_sdxl: bool) -> 
     remember(p, resolution.applied)
     inner_passes.record(p, resolution.applied)
     added = bool(cfg.auto_trigger_words and resolution.weights and add_trigger_words(p))
-    params = getattr(p, "extra_generation_params", None)
-    if resolution.applied and params is not None:
-        params[HIRES_INFOTEXT_KEY if getattr(p, "is_hr_pass", False) else INFOTEXT_KEY] = \
+    infotext = getattr(p, "extra_generation_params", None)
+    if resolution.applied and infotext is not None:
+        infotext[HIRES_INFOTEXT_KEY if getattr(p, "is_hr_pass", False) else INFOTEXT_KEY] = \
             format_infotext(resolution.applied)
-        params[VERSION_INFOTEXT_KEY] = __version__
+        infotext[VERSION_INFOTEXT_KEY] = __version__
         if added:
-            params[TRIGGER_INFOTEXT_KEY] = "auto"
+            infotext[TRIGGER_INFOTEXT_KEY] = "auto"
     return resolution
 
 
-def run_activation(p, params_list, activate: Callable[[object, list], None],
+def run_activation(p: Processing, params_list: Sequence[ExtraNetworkParams],
+                   activate: Callable[[Processing, Sequence[ExtraNetworkParams]], None],
                    on_error: Callable[[], None] | None = None) -> None:
     """Call the host's ``activate(p, params_list)``; any error becomes a comment and the
     generation goes on without HyperLoRA (``on_error`` removes whatever was placed)."""
@@ -99,7 +101,7 @@ def run_activation(p, params_list, activate: Callable[[object, list], None],
         comment(p, f"HyperLoRA: not applied ({type(exc).__name__}: {exc})")
 
 
-def script_tag(args: tuple, default_weight: float) -> str | None:
+def script_tag(args: Sequence[Any], default_weight: float) -> str | None:
     """The accordion's (or ``alwayson_scripts``') values -> a tag to add, or None.
 
     Accepts ``[enabled, identity, weight, base]`` or ``[{"enabled":..., "identity":...,
@@ -121,7 +123,7 @@ def script_tag(args: tuple, default_weight: float) -> str | None:
     return format_tag(str(identity), float(default_weight if weight is None else weight), float(base or 0.0))
 
 
-def add_tag_to_prompts(p, tag: str) -> None:
+def add_tag_to_prompts(p: Processing, tag: str) -> None:
     """Append ``tag`` to every prompt (and hires prompt) that has no tag for that identity."""
     name = find_tags(tag)[0].name
     for attr in ("all_prompts", "all_hr_prompts"):

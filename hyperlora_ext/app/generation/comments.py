@@ -6,12 +6,13 @@ from __future__ import annotations
 import logging
 
 from ..core.tags import INFOTEXT_KEY
+from .processing import Processing
 
 log = logging.getLogger(__name__)
 WARNINGS_KEY = INFOTEXT_KEY + " warnings"
 
 
-def comment(p, text: str) -> None:
+def comment(p: Processing, text: str) -> None:
     """Show ``text`` in the generation's comments (``p.comment``) and add it to ``p``'s
     ``HyperLoRA warnings`` infotext entry (each message once); also logged."""
     log.warning(text)

@@ -8,6 +8,7 @@ generation will say the name is unknown).
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from ..core.identity_library import IdentityLibrary
 from ..core.tags import INFOTEXT_KEY, parse_infotext, rename_in_prompt
@@ -15,7 +16,7 @@ from ..core.tags import INFOTEXT_KEY, parse_infotext, rename_in_prompt
 log = logging.getLogger(__name__)
 
 
-def point_tags_at_renamed(params: dict, library: IdentityLibrary) -> None:
+def point_tags_at_renamed(params: dict[str, Any], library: IdentityLibrary) -> None:
     """Rewrite ``params["Prompt"]`` (the host's parsed infotext) in place: each recorded identity
     that is no longer stored under its name but is under another (same hash) gets that name."""
     for applied in parse_infotext(params.get(INFOTEXT_KEY, "")):

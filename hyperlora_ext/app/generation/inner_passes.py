@@ -20,10 +20,11 @@ from __future__ import annotations
 import sys
 import threading
 from types import FrameType
-from typing import Sequence
+from typing import Any, Sequence
 
 from ...version import __version__
 from ..core.tags import INFOTEXT_KEY, Applied, format_infotext
+from .processing import Processing
 
 INNER_KEY = INFOTEXT_KEY + " inner passes"  # e.g. ADetailer's face passes, in their order
 VERSION_KEY = INFOTEXT_KEY + " version"
@@ -31,13 +32,13 @@ _ATTR = "hyperlora_inner_applied"
 _state = threading.local()
 
 
-def _running() -> list:
+def _running() -> list[Processing]:
     if not hasattr(_state, "running"):
         _state.running = []
     return _state.running
 
 
-def _on_stack(p, frame: FrameType | None) -> bool:
+def _on_stack(p: Processing, frame: FrameType | None) -> bool:
     """Whether ``p`` is a local of ``frame`` or of a frame that called it."""
     while frame is not None:
         if any(value is p for value in frame.f_locals.values()):
@@ -46,7 +47,7 @@ def _on_stack(p, frame: FrameType | None) -> bool:
     return False
 
 
-def _current() -> list:
+def _current() -> list[Processing]:
     """This thread's running generations, without those no longer on the call stack (a generation
     that raised). Called from ``begin`` / ``record``: the stack is checked from the frame that called them."""
     running = _running()
@@ -55,7 +56,7 @@ def _current() -> list:
     return running
 
 
-def begin(p) -> None:
+def begin(p: Processing) -> None:
     """``p`` is the generation now running in this thread (its own passes are not inner); a
     generation begun inside it (an inner pass that runs our script too) stacks on top. A
     generation that raised before its ``end`` is forgotten here."""
@@ -63,7 +64,7 @@ def begin(p) -> None:
     _current().append(p)
 
 
-def end(p) -> None:
+def end(p: Processing) -> None:
     """The generation ``p`` is over (also forgets any left open inside it)."""
     running = _running()
     if any(q is p for q in running):
@@ -71,7 +72,7 @@ def end(p) -> None:
             pass
 
 
-def record(p, applied: Sequence[Applied]) -> bool:
+def record(p: Processing, applied: Sequence[Applied]) -> bool:
     """If ``p`` is an inner pass of the running generation, keep ``applied`` for its image (in pass
     order) and return True."""
     running = _current()
@@ -81,7 +82,7 @@ def record(p, applied: Sequence[Applied]) -> bool:
     return True
 
 
-def take(p) -> list[Applied]:
+def take(p: Processing) -> list[Applied]:
     """What inner passes applied since the last call, for the image ``p`` is finishing now."""
     applied = list(getattr(p, _ATTR, None) or [])
     if applied:
@@ -89,7 +90,7 @@ def take(p) -> list[Applied]:
     return applied
 
 
-def write_infotext(params: dict, applied: Sequence[Applied]) -> None:
+def write_infotext(params: dict[str, Any], applied: Sequence[Applied]) -> None:
     """Set ``HyperLoRA inner passes`` (one entry per pass, ``; ``-separated, as ``HyperLoRA``) and the
     version for an image whose inner passes applied ``applied``; clear it for one without."""
     params.pop(INNER_KEY, None)

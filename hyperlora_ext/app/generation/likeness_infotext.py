@@ -11,7 +11,7 @@ pass and hires pass); after each image is final the Script calls ``annotate`` fr
 ``postprocess_image`` (ADetailer's included), after the inpaint overlay, and right before
 ``infotext(i)`` of that image is built from ``p.extra_generation_params`` (processing.py), so
 setting the key there gives a per-image value: each image overwrites the previous one's.
-Host-independent: works on duck-typed ``p``. Never raises (problems become warnings).
+Host-independent: works on the host's ``p`` (``processing.Processing``). Never raises (problems become warnings).
 """
 
 from __future__ import annotations
@@ -20,24 +20,26 @@ import logging
 from typing import Sequence
 
 from ...identities.identity import Identity
+from ...photos.images import ImageSource
 from ...photos.likeness import format_likeness
 from ..core.service import HyperLoRAService
 from ..core.tags import Applied
 from . import inner_passes
 from .comments import comment
+from .processing import Processing
 
 log = logging.getLogger(__name__)
 LIKENESS_KEY = "HyperLoRA likeness"
 _APPLIED_ATTR = "hyperlora_applied"
 
 
-def start_pass(p) -> None:
+def start_pass(p: Processing) -> None:
     """A first pass (not hires) starts a new batch: forget the previous batch's identities."""
     if not getattr(p, "is_hr_pass", False):
         setattr(p, _APPLIED_ATTR, {})
 
 
-def remember(p, applied: Sequence[Applied]) -> None:
+def remember(p: Processing, applied: Sequence[Applied]) -> None:
     """Record ``applied`` identities on ``p`` (name -> hash, first appearance first)."""
     known = getattr(p, _APPLIED_ATTR, None)
     if not isinstance(known, dict):
@@ -63,13 +65,13 @@ def _identities(service: HyperLoRAService, applied: dict[str, str]) -> list[Iden
     return out
 
 
-def likeness_text(service: HyperLoRAService, applied: dict[str, str], image) -> str:
+def likeness_text(service: HyperLoRAService, applied: dict[str, str], image: ImageSource) -> str:
     """``alice 0.71 (face 1), bob no face`` for ``image``; "" when no applied identity can be scored."""
     identities = [i for i in _identities(service, applied) if i.unit_embedding() is not None]
     return format_likeness(service.likeness(image, identities)) if identities else ""
 
 
-def annotate(service: HyperLoRAService, p, image) -> None:
+def annotate(service: HyperLoRAService, p: Processing, image: ImageSource) -> None:
     """Set (or clear) ``HyperLoRA likeness`` in ``p.extra_generation_params`` for the final ``image``,
     with the identities of the generation and of the inner passes that made this image (whose
     ``HyperLoRA inner passes`` entry is set here too)."""

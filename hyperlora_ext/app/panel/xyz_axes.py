@@ -13,9 +13,10 @@ built-in ControlNet appends its axes at import), so clients look the index up by
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from typing import Any, Callable, Iterable
 
 from ..core.tags import TagText, build_tag, find_tags, format_number, format_tag, replace_tags
+from ..generation.processing import Processing
 
 log = logging.getLogger(__name__)
 IDENTITY_AXIS = "HyperLoRA identity"
@@ -55,7 +56,7 @@ def set_base(prompt: str, base: float, default_weight: float) -> str:
     return replace_tags(prompt, change)[0]
 
 
-def _prompts(p, edit: Callable[[str], str]) -> None:
+def _prompts(p: Processing, edit: Callable[[str], str]) -> None:
     """Apply ``edit`` to the prompt, and to a separate hires prompt that has a tag."""
     p.prompt = edit(p.prompt)
     hr_prompt = getattr(p, "hr_prompt", "")
@@ -63,15 +64,16 @@ def _prompts(p, edit: Callable[[str], str]) -> None:
         p.hr_prompt = edit(hr_prompt)
 
 
-def make_axes(axis_option: type, names: Callable[[], list[str]], default_weight: Callable[[], float]) -> list:
+def make_axes(axis_option: Callable[..., Any], names: Callable[[], list[str]],
+              default_weight: Callable[[], float]) -> list[Any]:
     """The three ``AxisOption`` objects (``axis_option``: the host's class)."""
-    def apply_identity(p, x, xs):
+    def apply_identity(p: Processing, x: str, xs: list[str]) -> None:
         _prompts(p, lambda t: set_identity(t, x, default_weight()))
 
-    def apply_weight(p, x, xs):
+    def apply_weight(p: Processing, x: float, xs: list[float]) -> None:
         _prompts(p, lambda t: set_weight(t, x))
 
-    def apply_base(p, x, xs):
+    def apply_base(p: Processing, x: float, xs: list[float]) -> None:
         _prompts(p, lambda t: set_base(t, x, default_weight()))
 
     return [axis_option(IDENTITY_AXIS, str, apply_identity, choices=names),
@@ -79,7 +81,7 @@ def make_axes(axis_option: type, names: Callable[[], list[str]], default_weight:
             axis_option(BASE_AXIS, float, apply_base)]
 
 
-def find_xyz_module(scripts_data) -> object | None:
+def find_xyz_module(scripts_data: Iterable[Any]) -> Any | None:
     """The loaded ``scripts/xyz_grid.py`` module in ``scripts_data``, or None."""
     for data in scripts_data:
         module = getattr(data, "module", None)
@@ -88,7 +90,8 @@ def find_xyz_module(scripts_data) -> object | None:
     return None
 
 
-def register(scripts_data, names: Callable[[], list[str]], default_weight: Callable[[], float]) -> bool:
+def register(scripts_data: Iterable[Any], names: Callable[[], list[str]], default_weight: Callable[[], float]
+             ) -> bool:
     """Append our axes to xyz_grid's ``axis_options`` (once; earlier copies are replaced, for
     script reloads). Returns False, logging why, when there is no X/Y/Z script."""
     module = find_xyz_module(scripts_data)
