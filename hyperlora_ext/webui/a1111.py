@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import weakref
 from collections import OrderedDict
-from typing import Sequence
+from typing import Any, Sequence
 
 import network  # built-in Lora extension
 import networks  # built-in Lora extension
@@ -53,17 +53,15 @@ class _InMemoryLoRA:
         return self.alias
 
 
-class A1111Host(HostAdapter):
+class A1111Host(HostAdapter[network.Network]):
     """Builds our ``network.Network`` objects and keeps them in ``networks.loaded_networks``."""
-
-    active: list[network.Network]
 
     def __init__(self, service: HyperLoRAService) -> None:
         super().__init__(service, networks)
         # per loaded model (weakly: an unloaded model and its layers can go), identity version -> network
         self._cache: weakref.WeakKeyDictionary[object, OrderedDict[str, network.Network]] = weakref.WeakKeyDictionary()
 
-    def current_model(self) -> object:
+    def current_model(self) -> Any:
         return shared.sd_model
 
     # ---- networks --------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import logging
 import weakref
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Sequence
+from typing import Any, Generic, Sequence, TypeVar
 
 from modules import extra_networks, patches
 
@@ -29,13 +29,17 @@ from ..app.generation.processing import ExtraNetworkParams, Processing
 log = logging.getLogger(__name__)
 
 
-class HostAdapter:
+Active = TypeVar("Active")  # what one applied HyperLoRA is on a host: a Network, (strength, weights)...
+
+
+class HostAdapter(Generic[Active]):
     """Base of the three adapters (A1111, new Forge, ``ldm_patched``). Subclasses define
     ``current_model()`` (the loaded SD model), ``activate(p, params_list)`` (resolve this pass's tags,
     fill ``active``, call ``bind`` and ``sync``) and ``sync()`` (make the host's LoRA state carry
-    exactly ``active``). ``networks``: the host's Lora extension module."""
+    exactly ``active``). ``networks``: the host's Lora extension module. ``Active``: what ``active``
+    holds, one type per adapter (its base class says which)."""
 
-    active: Sequence[Any]
+    active: list[Active]
 
     def __init__(self, service: HyperLoRAService, networks: ModuleType) -> None:
         self.service = service
@@ -45,7 +49,7 @@ class HostAdapter:
         self._problems: list[str] = []  # failures of the wrapper, told at the next activation
 
     # ---- what subclasses provide -----------------------------------------------------------
-    def current_model(self) -> object:
+    def current_model(self) -> Any:
         raise NotImplementedError
 
     def activate(self, p: Processing, params_list: Sequence[ExtraNetworkParams]) -> None:
@@ -134,7 +138,7 @@ class HostAdapter:
 class ExtraNetworkHyperLoRA(extra_networks.ExtraNetwork):
     """``<hyperlora:NAME:w[:b]>``: any failure becomes a comment and the generation continues."""
 
-    def __init__(self, host: HostAdapter) -> None:
+    def __init__(self, host: HostAdapter[Any]) -> None:
         super().__init__("hyperlora")
         self.host = host
 

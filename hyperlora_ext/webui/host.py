@@ -14,7 +14,7 @@ import importlib.util
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from modules import script_callbacks, shared
 
@@ -124,7 +124,7 @@ class Extension:
         script_callbacks.on_infotext_pasted(self.infotext_pasted)
         script_callbacks.on_script_unloaded(self.unload)
 
-    def _make_host(self) -> HostAdapter | None:
+    def _make_host(self) -> HostAdapter[Any] | None:
         """The adapter of this host's family; None (tags off, the reason logged and kept in
         ``tags_off``) when none fits or the built-in Lora extension is not loaded."""
         family = self.family
@@ -132,7 +132,7 @@ class Extension:
             if family is NEW_FORGE:
                 from .forge import ForgeHost
 
-                host: HostAdapter = ForgeHost(self.service)
+                host: HostAdapter[Any] | None = ForgeHost(self.service)
             elif family is LDM_PATCHED:
                 from .ldm_patched import LdmPatchedHost
 

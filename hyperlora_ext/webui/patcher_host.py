@@ -15,7 +15,7 @@ Only importable inside a WebUI.
 from __future__ import annotations
 
 import inspect
-from typing import Callable, Collection, Sequence
+from typing import Any, Callable, Collection, Sequence
 
 import torch
 from modules import sd_models
@@ -27,10 +27,9 @@ from ..lora import group_by_layer
 from .extra_network import HostAdapter
 
 
-class PatcherHost(HostAdapter):
-    """Keeps our patches on ``forge_objects_after_applying_lora.unet``."""
-
-    active: list[tuple[float, LoRAWeights]]  # (strength, weights), in tag order
+class PatcherHost(HostAdapter[tuple[float, LoRAWeights]]):
+    """Keeps our patches on ``forge_objects_after_applying_lora.unet``; ``active``: (strength, weights) of each
+    HyperLoRA, in tag order."""
 
     def add_lora(self, unet, weights: LoRAWeights, strength: float) -> None:
         """Add ``weights`` to the UNet patcher ``unet`` (a fresh clone) at ``strength``, exactly as the
@@ -38,7 +37,7 @@ class PatcherHost(HostAdapter):
         do not match this UNet."""
         raise NotImplementedError
 
-    def current_model(self) -> object:
+    def current_model(self) -> Any:
         return sd_models.model_data.get_sd_model()
 
     @property
