@@ -17,7 +17,7 @@ import logging
 import weakref
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Generic, Sequence, TypeVar
+from typing import Any, Callable, Generic, Sequence, TypeVar
 
 from modules import extra_networks, patches
 
@@ -97,8 +97,8 @@ class HostAdapter(Generic[Active]):
             comment(p, text)
 
     # ---- the host's Lora extension -------------------------------------------------------------
-    def load_networks_wrapper(self, original):
-        def load_networks(*args, **kwargs):
+    def load_networks_wrapper(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        def load_networks(*args: Any, **kwargs: Any) -> Any:
             result = original(*args, **kwargs)
             self.sync_safely()
             return result

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from fastapi import FastAPI
 from modules import script_callbacks, shared
 
 from ..app.core.host_hooks import HostHooks
@@ -202,7 +203,7 @@ class Extension:
         except Exception:
             log.exception("HyperLoRA: adding the X/Y/Z plot axes failed")
 
-    def app_started(self, demo, app) -> None:
+    def app_started(self, demo: Any, app: FastAPI) -> None:
         from ..app.http.names_route import add_names_route
 
         self.publisher.start_publish_all()  # with the setting on: identities made while the WebUI was off

@@ -9,11 +9,15 @@ Uses the host's ``modules.ui_extra_networks`` (same API on A1111 and Forge).
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Any, Iterator
 
 from modules import ui_extra_networks
 from modules.ui_extra_networks import quote_js
 
 from ..app.core.tags import TAG
+
+if TYPE_CHECKING:  # annotations only: the editor module loads with the first editor
+    from .card_editor import HyperLoRAUserMetadataEditor
 from ..app.panel.panel import Panel
 
 
@@ -55,7 +59,7 @@ class ExtraNetworksPageHyperLoRA(ui_extra_networks.ExtraNetworksPage):
         except Exception:
             return None
 
-    def list_items(self):
+    def list_items(self) -> Iterator[dict]:
         for index, name in enumerate(self.service.identities.store.names()):
             item = self.create_item(name, index)
             if item is not None:
@@ -64,7 +68,7 @@ class ExtraNetworksPageHyperLoRA(ui_extra_networks.ExtraNetworksPage):
     def allowed_directories_for_previews(self) -> list[str]:
         return [str(self.service.config.identity_folder)]
 
-    def create_user_metadata_editor(self, ui, tabname: str):
+    def create_user_metadata_editor(self, ui: Any, tabname: str) -> HyperLoRAUserMetadataEditor:
         from .card_editor import HyperLoRAUserMetadataEditor
 
         return HyperLoRAUserMetadataEditor(ui, tabname, self, self.panel)

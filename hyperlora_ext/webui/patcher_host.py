@@ -31,7 +31,7 @@ class PatcherHost(HostAdapter[tuple[float, LoRAWeights]]):
     """Keeps our patches on ``forge_objects_after_applying_lora.unet``; ``active``: (strength, weights) of each
     HyperLoRA, in tag order."""
 
-    def add_lora(self, unet, weights: LoRAWeights, strength: float) -> None:
+    def add_lora(self, unet: Any, weights: LoRAWeights, strength: float) -> None:
         """Add ``weights`` to the UNet patcher ``unet`` (a fresh clone) at ``strength``, exactly as the
         host's Lora extension would add the same LoRA file; raise ``RuntimeError`` if its layers
         do not match this UNet."""
@@ -92,7 +92,7 @@ def host_patches(load_lora: Callable, keys: dict, sd: dict[str, torch.Tensor]) -
     return loaded[0] if isinstance(loaded, tuple) else loaded
 
 
-def add_host_patches(unet, patches: dict, strength: float, identifier: str) -> None:
+def add_host_patches(unet: Any, patches: dict, strength: float, identifier: str) -> None:
     """``unet.add_patches``: with ``filename=identifier`` where the host names patch sets (Forge 2), else
     positionally (``ldm_patched``, ComfyUI-style patchers); ``RuntimeError`` if it did not take them all."""
     if "filename" in inspect.signature(unet.add_patches).parameters:

@@ -110,3 +110,14 @@ def test_delete_needs_the_confirmation_then_removes_the_card(built):
     assert "bob" not in ext.service.identities.store and "bob" not in editor.page.items
     [refresh_js] = then(demo, delete)
     assert "extra_refresh_internal" in refresh_js.js
+
+
+def test_gradio_can_read_every_handlers_type_hints(built):
+    """As ``test_ui``: gradio resolves each handler's type hints when its event runs."""
+    from gradio.utils import get_type_hints
+
+    _, demo, _, _ = built
+    handlers = [f.fn for f in demo.fns.values() if f.fn is not None]
+    assert handlers
+    for fn in handlers:
+        get_type_hints(fn)

@@ -116,3 +116,15 @@ def test_save_rename_mix_and_delete(forge, panel_ui):
     assert "confirm" in status and "pair" in ext.service.identities.store
     status, identity, confirm = event(demo, control("delete")).fn("pair", True)
     assert "Deleted" in status and identity["choices"] == ["alice", "bob"] and confirm["value"] is False
+
+
+def test_gradio_can_read_every_handlers_type_hints(panel_ui):
+    """gradio reads each handler's type hints when its event runs (``utils.get_type_hints``, which lets a
+    NameError through): every annotation must resolve at run time."""
+    from gradio.utils import get_type_hints
+
+    _, demo, *_ = panel_ui
+    handlers = [f.fn for f in demo.fns.values() if f.fn is not None]
+    assert len(handlers) > 10
+    for fn in handlers:
+        get_type_hints(fn)

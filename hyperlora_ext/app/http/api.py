@@ -18,6 +18,7 @@ what failed (traceback in the server log), never FastAPI's bare 500. Works with 
 from __future__ import annotations
 
 from secrets import compare_digest
+from typing import Callable
 
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
@@ -43,7 +44,7 @@ from .status import ErrorRoute, http_errors
 PREFIX = "/hyperlora/v1"
 
 
-def basic_auth(credentials: dict[str, str]):
+def basic_auth(credentials: dict[str, str]) -> Callable[..., bool]:
     """A dependency that checks HTTP Basic credentials like the WebUI's ``Api.auth``."""
     def check(given: HTTPBasicCredentials = Depends(HTTPBasic())) -> bool:
         expected = credentials.get(given.username)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 from typing import Callable, Mapping
 
+from fastapi import FastAPI
+
 log = logging.getLogger(__name__)
 PATH = "/hyperlora/ui/names"
 HELP_PATH = "/hyperlora/ui/help"  # the controls' hover help, for hosts whose gradio drops ``tooltip=``
@@ -32,7 +34,7 @@ def names_payload(names: Callable[[], list[str]], default_weight: Callable[[], f
         return {"names": [], "weight": weight, "error": f"{type(exc).__name__}: {exc}"}
 
 
-def add_names_route(app, names: Callable[[], list[str]], default_weight: Callable[[], float],
+def add_names_route(app: FastAPI, names: Callable[[], list[str]], default_weight: Callable[[], float],
                     help_texts: Mapping[str, str]) -> None:
     """Mount ``GET PATH`` and ``GET HELP_PATH`` (``help_texts``: control -> hover help) on the WebUI's
     FastAPI ``app`` (no-op when they are mounted already)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import logging
 import os
+from typing import Sequence
 
 from PIL import Image
 
@@ -52,7 +53,7 @@ def failure(action: str, exc: Exception) -> str:
     return message(f"{action} failed: {type(exc).__name__}: {exc} (details in the console)", ok=False)
 
 
-def upload_path(item) -> tuple[str, str]:
+def upload_path(item: object) -> tuple[str, str]:
     """(path, original file name) of one gradio upload: gradio 3 gives a tempfile wrapper with
     ``name``/``orig_name``, gradio 4 a path string."""
     path = str(getattr(item, "name", item))
@@ -118,8 +119,8 @@ class Panel:
             log.exception("HyperLoRA: listing the identities failed")
             return []
 
-    def create(self, files, name: str, variant: str | None, remove_background: bool, grayscale: bool,
-               overwrite: bool, progress: Progress, drop_flagged: bool = False
+    def create(self, files: Sequence[object] | None, name: str, variant: str | None, remove_background: bool,
+               grayscale: bool, overwrite: bool, progress: Progress, drop_flagged: bool = False
                ) -> tuple[list[tuple[Image.Image, str]], str, str | None]:
         """Uploads -> stored identity. Returns (face crops with their photo-check caption, status
         HTML, the new identity's name); ``drop_flagged`` leaves out photos of someone else."""

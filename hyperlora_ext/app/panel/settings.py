@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ...model.locations import ENV_MODELS_DIR
 from ..core.config import ServiceConfig
@@ -65,17 +66,17 @@ OPTIONS = [
 ]
 
 
-def option_value(opts, key: str):
+def option_value(opts: object | None, key: str) -> Any:
     default = next(o.default for o in OPTIONS if o.key == key)
     return getattr(opts, key, default) if opts is not None else default
 
 
-def open_accordion(opts) -> bool:
+def open_accordion(opts: object | None) -> bool:
     """Whether the HyperLoRA accordion starts open (setting ``hyperlora_open_accordion``, default closed)."""
     return bool(option_value(opts, "hyperlora_open_accordion"))
 
 
-def models_dir(opts, cmd_opts, webui_models_dir: str | os.PathLike) -> Path:
+def models_dir(opts: object | None, cmd_opts: object, webui_models_dir: str | os.PathLike) -> Path:
     """Setting, else ``--hyperlora-models-dir``, else ``$HYPERLORA_MODELS_DIR``, else the WebUI's."""
     chosen = (str(option_value(opts, "hyperlora_models_dir") or "").strip()
               or getattr(cmd_opts, "hyperlora_models_dir", None) or os.environ.get(ENV_MODELS_DIR)
@@ -83,7 +84,8 @@ def models_dir(opts, cmd_opts, webui_models_dir: str | os.PathLike) -> Path:
     return Path(chosen).expanduser()
 
 
-def service_config(opts, cmd_opts, webui_models_dir: str | os.PathLike, device: str = "auto") -> ServiceConfig:
+def service_config(opts: object | None, cmd_opts: object, webui_models_dir: str | os.PathLike, device: str = "auto"
+                   ) -> ServiceConfig:
     providers = [p.strip() for p in str(option_value(opts, "hyperlora_providers") or "").split(",") if p.strip()]
     return ServiceConfig(
         models_dir=models_dir(opts, cmd_opts, webui_models_dir),
