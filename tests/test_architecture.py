@@ -1,4 +1,5 @@
-"""The package's import rules (each package's ``__init__`` states them) and no import cycles.
+"""The package's import rules (each package's ``__init__`` states them, ``app``'s groups too), no import
+cycles, and the typing rules mypy cannot check: ``p`` is one Protocol, a ``type: ignore`` says why.
 
 Every ``import`` statement counts, also those inside functions (lazy imports); only imports under
 ``if TYPE_CHECKING:`` are left out, since they never run (annotations only).
@@ -7,6 +8,7 @@ Every ``import`` statement counts, also those inside functions (lazy imports); o
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "hyperlora_ext"
@@ -160,6 +162,19 @@ def test_every_function_that_takes_p_says_it_is_the_hosts_processing_object():
     assert not wrong, "a p without the Processing annotation:\n" + "\n".join(wrong)
     protocols = [p for p in FILES if "class Processing(Protocol)" in p.read_text(encoding="utf-8")]
     assert [module_name(p) for p in protocols] == ["hyperlora_ext.app.generation.processing"]
+
+
+def test_every_type_ignore_names_its_error_and_says_why():
+    """``# type: ignore[code]  # reason`` on the same line: no silent ignore (mypy: pyproject.toml)."""
+    pattern = re.compile(r"#\s*type:\s*ignore(?P<rest>.*)$")
+    good = re.compile(r"\[[a-z-]+(, *[a-z-]+)*\] +# +\S")
+    wrong = []
+    for path in [*FILES, PACKAGE.parent / "scripts" / "hyperlora.py"]:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            found = pattern.search(line)
+            if found and not good.match(found["rest"]):
+                wrong.append(f"{path.relative_to(PACKAGE.parent)}:{number}: {line.strip()}")
+    assert not wrong, "a type: ignore without its error code and a reason:\n" + "\n".join(wrong)
 
 
 def test_no_import_cycles():
