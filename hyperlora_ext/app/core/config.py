@@ -1,5 +1,5 @@
 """``ServiceConfig``: the settings the service reads on every call (the host fills them from its
-own options through ``settings.service_config``), so a change in the WebUI settings applies at once."""
+own options through ``app.panel.settings.service_config``), so a change in the WebUI settings applies at once."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ class ServiceConfig:
     default_weight: float = 0.85
     auto_trigger_words: bool = True
     likeness_infotext: bool = True
-    publish_loras: bool = False  # keep every identity also as a LoRA file (app/publishing.py)
+    publish_loras: bool = False  # keep every identity also as a LoRA file (publishing.py)
 
     @property
     def identity_folder(self) -> Path:
