@@ -30,8 +30,8 @@ from builders import CLIP_DIM, make_checkpoint, make_clip  # noqa: E402
 from face_pack import build_face_pack, face_image  # noqa: E402
 from host_shapes import Processing  # noqa: E402
 
-from hyperlora_ext.app.likeness_infotext import LIKENESS_KEY, annotate  # noqa: E402
-from hyperlora_ext.app.service import HyperLoRAService, ServiceConfig  # noqa: E402
+from hyperlora_ext.app.core.service import HyperLoRAService, ServiceConfig  # noqa: E402
+from hyperlora_ext.app.generation.likeness_infotext import LIKENESS_KEY, annotate  # noqa: E402
 from hyperlora_ext.identities.identity import Identity  # noqa: E402
 from hyperlora_ext.model.locations import ModelLocations  # noqa: E402
 from hyperlora_ext.photos.faces import FaceAnalyzer  # noqa: E402
@@ -59,8 +59,8 @@ def webui_path(args, pack: Path, image) -> None:
 
 def compare_paths(service: HyperLoRAService, names: list[str], image, repeat: int) -> None:
     """Median time of the core ``likeness`` call and of ``annotate`` (the WebUI path), interleaved."""
-    applied = {name: service.identity(name).hash for name in names}
-    identities = [service.identity(name) for name in names]
+    applied = {name: service.identities.get(name).hash for name in names}
+    identities = [service.identities.get(name) for name in names]
     analyzer = service.models.face_models().analyzer()
 
     def core() -> None:

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from builders import CLIP_DIM, make_checkpoint, make_clip  # noqa: E402
 from face_pack import build_face_pack, face_image  # noqa: E402
 
-from hyperlora_ext.app.service import HyperLoRAService, ServiceConfig  # noqa: E402
+from hyperlora_ext.app.core.service import HyperLoRAService, ServiceConfig  # noqa: E402
 from hyperlora_ext.identities.identity import Identity  # noqa: E402
 from hyperlora_ext.model.locations import ModelLocations  # noqa: E402
 
@@ -75,7 +75,7 @@ def run_case(case: str, models: Path, size: int, repeat: int) -> dict:
     out = {"rss_start": rss_mb()[0]}
     t = time.perf_counter()
     if case == "hypernet":
-        service.model(VARIANT)
+        service.models.model(VARIANT)
     out["load_s"] = time.perf_counter() - t
     _, embeddings = service.models.face_models().analyzer().all_embeddings(image)
     emb = torch.nn.functional.normalize(torch.from_numpy(embeddings[0]).float(), dim=0)

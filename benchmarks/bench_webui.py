@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_engine import VARIANT, build_full_checkpoint, build_image_stages  # noqa: E402
 
-from hyperlora_ext.app.service import HyperLoRAService, ServiceConfig  # noqa: E402
-from hyperlora_ext.app.tags import TagRequest  # noqa: E402
+from hyperlora_ext.app.core.service import HyperLoRAService, ServiceConfig  # noqa: E402
+from hyperlora_ext.app.core.tags import TagRequest  # noqa: E402
 from hyperlora_ext.identities.identity import Identity  # noqa: E402
 from hyperlora_ext.model.locations import ModelLocations  # noqa: E402
 
@@ -49,19 +49,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = ServiceConfig(models_dir=locs.root, identities_dir=Path(tmp) / "ids", device=args.device)
         service = HyperLoRAService(lambda: cfg)
-        load = timed(lambda: service.model(VARIANT))
-        model = service.model(VARIANT)
+        load = timed(lambda: service.models.model(VARIANT))
+        model = service.models.model(VARIANT)
         q, k = len(model.spec.lora_names) * 2, model.spec.hyper_dim
         tokens = torch.nn.functional.normalize(torch.randn(q, k), dim=-1)
         identity = Identity(tokens=tokens, variant=VARIANT, model_fingerprint=model.spec.fingerprint, name="bench")
-        service.store.save(identity, "bench")
-        path = service.store.path("bench")
+        service.identities.store.save(identity, "bench")
+        path = service.identities.store.path("bench")
         read = timed(lambda: Identity.load(path))
         first = timed(lambda: service.resolve([TagRequest("bench", 0.85)]))
         cached = statistics.median(timed(lambda: service.resolve([TagRequest("bench", 0.85)])) for _ in range(5))
-        service._loras.clear()
+        expanded = service.loras._loras  # the cache of expanded weights: cleared for uncached timings
+        expanded.clear()
         again = statistics.median(
-            [timed(lambda: (service._loras.clear(), service.resolve([TagRequest("bench", 0.85)]))) for _ in range(3)])
+            [timed(lambda: (expanded.clear(), service.resolve([TagRequest("bench", 0.85)]))) for _ in range(3)])
         save = timed(lambda: service.save_lora("bench", Path(tmp) / "Lora"))
         size = (Path(tmp) / "Lora" / "bench.safetensors").stat().st_size
         print(f"model load: {load:.1f} s (once per session)")

@@ -20,10 +20,13 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import TYPE_CHECKING, Any, Iterator, TextIO
 
 from .errors import HyperLoRAError
 from .version import __version__
+
+if TYPE_CHECKING:  # annotations only: the commands import what they need when they run
+    from .model.locations import ModelLocations
 
 SHORT_VARIANTS = {"fidelity": "sdxl_hyper_id_lora_v1_fidelity", "edit": "sdxl_hyper_id_lora_v1_edit"}
 NOISY_LOGGERS = ("transformers", "insightface", "onnxruntime", "huggingface_hub", "accelerate", "torch")
@@ -82,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _tool(args, locs, out: TextIO) -> int:
+def _tool(args: argparse.Namespace, locs: ModelLocations, out: TextIO) -> int:
     """The ``mix`` and ``likeness`` commands (identity files in, no hypernetwork pass)."""
     from .identities.identity import Identity
 
@@ -119,7 +122,7 @@ def _tool(args, locs, out: TextIO) -> int:
     return 0
 
 
-def _locations(args):
+def _locations(args: argparse.Namespace) -> tuple[ModelLocations, str]:
     from .model.locations import DEFAULT_VARIANT, ModelLocations
 
     locs = ModelLocations.under(args.models_dir) if args.models_dir else ModelLocations.default()
@@ -145,9 +148,11 @@ def quiet_libraries(verbose: bool = False) -> Iterator[None]:
     os.environ.update(QUIET_ENV)
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
+    tf_logging: Any = None  # transformers' logging, when it is installed
     try:
-        from transformers.utils import logging as tf_logging
+        from transformers.utils import logging as transformers_logging
 
+        tf_logging = transformers_logging
         tf_level, tf_bars = tf_logging.get_verbosity(), tf_logging.is_progress_bar_enabled()
         tf_logging.set_verbosity_error()
         tf_logging.disable_progress_bar()  # "Loading weights" (downloads keep huggingface_hub's bars)
@@ -192,7 +197,7 @@ def _card_weight(args: argparse.Namespace) -> float:
     return RECOMMENDED_WEIGHT if args.card_weight is None else args.card_weight
 
 
-def _run(args, out: TextIO, step: _Step) -> int:
+def _run(args: argparse.Namespace, out: TextIO, step: _Step) -> int:
     step.now = "finding the model files"
     locs, variant = _locations(args)
     from . import load_model

@@ -24,11 +24,14 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from .errors import DownloadError
 from .integrity import sha256_of, verify_file
 from .model.locations import DEFAULT_VARIANT, HYPERLORA_REPO, PINS, FilePin, ModelLocations, RepoPin
+
+if TYPE_CHECKING:
+    from huggingface_hub.file_download import HfFileMetadata
 
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
@@ -115,7 +118,7 @@ def fetch(files: list[RemoteFile], endpoint: str | None = None, on_progress: Pro
                f"Downloading {f.remote} ({i + 1}/{len(files)}): {got / 1e6:.1f} of {total / 1e6:.1f} MB")
 
     class Bar(hub_tqdm):  # the console bar, plus every chunk to the callback
-        def __init__(self, *args, **kwargs) -> None:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
             state["current"] = int(kwargs.get("initial") or 0)  # a resumed transfer starts there
             super().__init__(*args, **kwargs)
 
@@ -128,7 +131,8 @@ def fetch(files: list[RemoteFile], endpoint: str | None = None, on_progress: Pro
     for i, f in enumerate(files):
         state["index"], state["current"] = i, 0
         show()
-        kwargs = {"repo_id": f.repo, "filename": f.remote, "local_dir": str(f.local_dir), "endpoint": endpoint}
+        kwargs: dict[str, Any] = {"repo_id": f.repo, "filename": f.remote, "local_dir": str(f.local_dir),
+                                  "endpoint": endpoint}
         if f.revision:
             kwargs["revision"] = f.revision
         if f.path in force:
@@ -172,19 +176,19 @@ def _progress_bars(download: Callable, bar: type) -> Iterator[dict]:
         return
     from huggingface_hub import file_download
 
-    original = getattr(file_download, "tqdm", None)
+    original = getattr(file_download, "tqdm", None)  # huggingface_hub < 1.0 only
     if not isinstance(original, type) or not issubclass(bar, original):
         yield {}  # unknown layout: console bars only, progress per file
         return
     with _PATCH_LOCK:
-        file_download.tqdm = bar
+        file_download.tqdm = bar  # type: ignore[attr-defined]  # huggingface_hub < 1.0 has it (checked above)
         try:
             yield {}
         finally:
-            file_download.tqdm = original
+            file_download.tqdm = original  # type: ignore[attr-defined]  # as above
 
 
-def _hub_sha256(meta) -> str | None:
+def _hub_sha256(meta: HfFileMetadata) -> str | None:
     """The sha256 the hub gives for a file (the ETag of LFS files), or None."""
     etag = (meta.etag or "").strip('"')
     return etag if _SHA256.fullmatch(etag) else None
@@ -203,7 +207,7 @@ def _pin_problem(f: RemoteFile, size: int | None, sha256: str | None) -> str | N
     return None
 
 
-def _problem(path: Path, meta, f: RemoteFile) -> str | None:
+def _problem(path: Path, meta: HfFileMetadata, f: RemoteFile) -> str | None:
     """What is wrong with a downloaded file given the hub's metadata and ``f``'s pin, or None."""
     size = path.stat().st_size
     if meta.size is not None and size != meta.size:
@@ -216,6 +220,10 @@ def _problem(path: Path, meta, f: RemoteFile) -> str | None:
     if pinned:
         return pinned + " (not the file this version was made for)"
     return verify_file(path)
+
+
+def _no_progress_bars() -> None:
+    """Where huggingface_hub cannot switch its bars (very old versions)."""
 
 
 def download_models(locations: ModelLocations, variant: str = DEFAULT_VARIANT, progress: bool = True,
@@ -242,10 +250,14 @@ def download_models(locations: ModelLocations, variant: str = DEFAULT_VARIANT, p
             todo.append(RemoteFile(repo, f"{variant}/{name}", folder.parent, revision, file_pin))
         else:
             todo.append(RemoteFile(repo, name, folder, revision, file_pin))
+    disable_progress_bars: Callable[[], object] = _no_progress_bars  # a function, or a class in newer versions
+    enable_progress_bars: Callable[[], object] = _no_progress_bars
     try:
-        from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
-    except ImportError:  # very old huggingface_hub
-        disable_progress_bars = enable_progress_bars = lambda: None  # noqa: E731
+        from huggingface_hub import utils as hub_utils
+
+        disable_progress_bars, enable_progress_bars = hub_utils.disable_progress_bars, hub_utils.enable_progress_bars
+    except (ImportError, AttributeError):  # very old huggingface_hub
+        pass
     if not progress:
         disable_progress_bars()
     try:

@@ -15,9 +15,10 @@ if _ROOT not in sys.path:  # A1111 does not put extension roots on sys.path (For
 
 from modules import scripts  # noqa: E402
 
-from hyperlora_ext.app import inner_passes  # noqa: E402
-from hyperlora_ext.app.activation import add_tag_to_prompts, script_tag  # noqa: E402
-from hyperlora_ext.app.likeness_infotext import annotate  # noqa: E402
+from hyperlora_ext.app.generation import inner_passes  # noqa: E402
+from hyperlora_ext.app.generation.activation import add_tag_to_prompts, script_tag  # noqa: E402
+from hyperlora_ext.app.generation.likeness_infotext import annotate  # noqa: E402
+from hyperlora_ext.app.generation.processing import Processing  # noqa: E402
 from hyperlora_ext.webui.host import Extension  # noqa: E402
 
 extension = Extension()
@@ -55,7 +56,7 @@ class HyperLoRAScript(scripts.Script):
                                                         self.adetailer_box, open_by_default=extension.open_accordion())
         return controls
 
-    def process(self, p, *args):
+    def process(self, p: Processing, *args):
         extension.generation_started(p)  # nothing of the last generation is re-applied in this one
         inner_passes.begin(p)  # passes other extensions run inside this generation are "inner" (ADetailer)
         try:
@@ -66,10 +67,10 @@ class HyperLoRAScript(scripts.Script):
         if tag:
             add_tag_to_prompts(p, tag)
 
-    def postprocess_image_after_composite(self, p, pp, *args):
+    def postprocess_image_after_composite(self, p: Processing, pp, *args):
         """Each final image (after ADetailer's postprocess_image and the inpaint overlay, right
         before its infotext is built): record its likeness to the applied identities."""
         annotate(extension.service, p, pp.image)
 
-    def postprocess(self, p, processed, *args):
+    def postprocess(self, p: Processing, processed, *args):
         inner_passes.end(p)

@@ -1,13 +1,14 @@
-"""The publishing tests' set-up (``tests/app/test_publishing.py``) and its worker process: a service whose
+"""The publishing tests' set-up (``tests/app/core/test_publishing.py``) and its worker process: a service whose
 ``publish_loras`` setting can be flipped, with its own Lora folder, as one WebUI process has."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from hyperlora_ext.app.config import ServiceConfig
-from hyperlora_ext.app.panel import HostHooks, Panel
-from hyperlora_ext.app.service import HyperLoRAService
+from hyperlora_ext.app.core.config import ServiceConfig
+from hyperlora_ext.app.core.host_hooks import HostHooks
+from hyperlora_ext.app.core.service import HyperLoRAService
+from hyperlora_ext.app.panel.panel import Panel
 
 
 class Setup:
@@ -37,7 +38,7 @@ class Setup:
 def publish_worker(models_dir: str, tmp_path: str, barrier, results) -> None:
     """One WebUI process publishing the stored identity "alice" as soon as every worker is ready."""
     setup = Setup(Path(models_dir), Path(tmp_path))
-    identity = setup.service.identity("alice")
+    identity = setup.service.identities.get("alice")
     barrier.wait(60)
     try:
         setup.publisher.publish(identity)

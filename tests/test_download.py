@@ -24,8 +24,9 @@ from hub_server import HubServer, release_files
 from safetensors.torch import save as safetensors_bytes
 
 from hyperlora_ext import DownloadError, MissingModelsError, ModelLocations, download_models
-from hyperlora_ext.app.panel import HostHooks, Panel
-from hyperlora_ext.app.service import HyperLoRAService, ServiceConfig
+from hyperlora_ext.app.core.host_hooks import HostHooks
+from hyperlora_ext.app.core.service import HyperLoRAService, ServiceConfig
+from hyperlora_ext.app.panel.panel import Panel
 from hyperlora_ext.download import RemoteFile, fetch
 from hyperlora_ext.integrity import verify_file
 from hyperlora_ext.model.locations import (
@@ -212,7 +213,7 @@ def test_truncated_file_is_never_loaded(locs, hub, hub_files, tmp_path, pins):
     cfg = ServiceConfig(models_dir=locs.root, identities_dir=tmp_path / "ids", device="cpu", dtype="fp32",
                         allow_download=False)
     with pytest.raises(MissingModelsError, match="damaged") as err:
-        HyperLoRAService(lambda: cfg).model()
+        HyperLoRAService(lambda: cfg).models.model()
     assert f"resampler.safetensors (from {HYPERLORA_REPO}) -> {path.parent}: is truncated or damaged" in str(err.value)
     before = len(hub.gets())
     assert download_models(locs, VARIANT, progress=False, endpoint=hub.url, pins=pins) == [path]

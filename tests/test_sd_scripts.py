@@ -23,7 +23,7 @@ from builders import CLIP_DIM, full_sdxl_modules, make_checkpoint
 from face_pack import face_image
 from safetensors import safe_open
 
-from hyperlora_ext.app.service import HyperLoRAService, ServiceConfig
+from hyperlora_ext.app.core.service import HyperLoRAService, ServiceConfig
 from hyperlora_ext.lora import layer_names
 from hyperlora_ext.model.locations import ModelLocations
 

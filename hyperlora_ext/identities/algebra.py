@@ -134,11 +134,11 @@ def mix_identities(parts: Sequence[tuple[Identity, float]], name: str = "",
         raise HyperLoRAError(f"identities have different token shapes {sorted(shapes)}")
     w32 = weights.float()
     tokens = _weighted_pool([i.tokens for i in identities], w32)
-    base = (_weighted_pool([i.base_tokens for i in identities], w32)
-            if all(i.base_tokens is not None for i in identities) else None)
+    bases = [i.base_tokens for i in identities if i.base_tokens is not None]
+    base = _weighted_pool(bases, w32) if len(bases) == len(identities) else None
     embedding = None
-    units = [i.unit_embedding() for i in identities]
-    if all(u is not None for u in units):
+    units = [u for u in (i.unit_embedding() for i in identities) if u is not None]
+    if len(units) == len(identities):
         mean = (torch.stack(units) * (w32 / w32.sum()).view(-1, 1)).sum(dim=0)
         embedding = mean / mean.norm().clamp_min(1e-12)
     labels = list(labels) if labels is not None else [i.name or i.hash for i in identities]
@@ -160,14 +160,17 @@ def slider_identity(positive: Identity, negative: Identity, name: str = "",
     _check_same_model([positive, negative])
     if positive.tokens.shape != negative.tokens.shape:
         raise HyperLoRAError("the two identities have different token shapes")
-    both_base = positive.base_tokens is not None and negative.base_tokens is not None
+    pos_base, neg_base = positive.base_tokens, negative.base_tokens
+    if pos_base is None or neg_base is None:  # base tokens only when both have them
+        pos_base = neg_base = None
+    both_base = pos_base is not None
     labels = list(labels) if labels is not None else [i.name or i.hash for i in (positive, negative)]
     return Identity(
         tokens=positive.tokens.float().clone(), variant=positive.variant,
         model_fingerprint=positive.model_fingerprint, name=name,
-        base_tokens=positive.base_tokens.float().clone() if both_base else None,
+        base_tokens=None if pos_base is None else pos_base.float().clone(),
         negative_tokens=negative.tokens.float().clone(),
-        negative_base_tokens=negative.base_tokens.float().clone() if both_base else None,
+        negative_base_tokens=None if neg_base is None else neg_base.float().clone(),
         source_names=positive.source_names + negative.source_names,
         source_digests=positive.source_digests + negative.source_digests,
         options={"algebra": "slider", "base": both_base}, crops=list(positive.crops) + list(negative.crops),

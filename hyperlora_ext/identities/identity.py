@@ -127,7 +127,7 @@ class Identity:
         tensors.update({k: v.float().contiguous() for k, v in optional.items() if v is not None})
         for i, crop in enumerate(self.crops):
             buf = io.BytesIO()
-            crop.convert("RGB").resize((PREVIEW_SIZE, PREVIEW_SIZE), Image.BICUBIC).save(buf, format="PNG")
+            crop.convert("RGB").resize((PREVIEW_SIZE, PREVIEW_SIZE), Image.Resampling.BICUBIC).save(buf, format="PNG")
             tensors[f"crop.{i}"] = torch.from_numpy(np.frombuffer(buf.getvalue(), dtype=np.uint8).copy())
         meta = {
             "format": FORMAT, "format_version": SLIDER_FORMAT_VERSION if self.is_slider else FORMAT_VERSION,

@@ -127,7 +127,7 @@ class FolderListing:
         listing, settled = read_listing(self.folder)
         keep = settled and version is not None and started - version[2] >= RACY_SECONDS * 1e9
         with self._lock:
-            self._kept = (version, listing) if keep else None
+            self._kept = (version, listing) if keep and version is not None else None
         return listing
 
     def changed(self) -> None:

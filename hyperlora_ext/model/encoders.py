@@ -5,19 +5,26 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from PIL import Image
 
 from ..errors import MissingModelsError
 
+if TYPE_CHECKING:  # annotations only: transformers loads when CLIP does
+    from transformers.image_processing_utils import BaseImageProcessor
 
-def _processor_class():
+
+def _processor_class() -> type[BaseImageProcessor]:
     try:  # transformers >= 5 names the PIL implementation explicitly (no torchvision needed)
-        from transformers import CLIPImageProcessorPil as cls
+        from transformers import CLIPImageProcessorPil
+
+        return CLIPImageProcessorPil
     except ImportError:
-        from transformers import CLIPImageProcessor as cls
-    return cls
+        from transformers import CLIPImageProcessor
+
+        return CLIPImageProcessor
 
 
 class ClipEncoder:
@@ -46,7 +53,7 @@ class ClipEncoder:
             self.model = CLIPVisionModelWithProjection.from_pretrained(str(model_dir), use_safetensors=True)
         finally:
             quiet.setLevel(level)
-        self.model.to(device, dtype).eval().requires_grad_(False)
+        self.model.to(device, dtype).eval().requires_grad_(False)  # type: ignore[arg-type]  # transformers' typing of to()
         self.hidden_size = int(self.model.config.hidden_size)
 
     @property

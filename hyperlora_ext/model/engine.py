@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import AbstractContextManager
-from typing import Callable, Sequence
+from typing import Callable, Sequence, cast
 
 import torch
 
@@ -24,7 +24,7 @@ from ..lora import lora_state_dict, merge_loras
 from ..photos.images import ImageSource, InputImage
 from .checkpoint import BASE_RESAMPLER_FILE, ID_PROJECTOR_FILE, MODULES_FILE, RESAMPLER_FILE, CheckpointSpec
 from .face_models import FaceModels
-from .hypernet import BasisBank, IDProjector, Resampler
+from .hypernet import BasisBank, IDProjector, Resampler, ResamplerSpec
 from .locations import ModelLocations
 from .numerics import own_numerics, with_own_numerics
 from .pipeline import PhotoPipeline, Prediction
@@ -77,7 +77,7 @@ class HyperLoRAModel:
             self.id_projector = self.placement.place("id projector", projector.eval().requires_grad_(False), compute)
         self.id_bank, self.base_bank = self._load_banks()
 
-    def _load_resampler(self, name: str, file: str, spec) -> Resampler:
+    def _load_resampler(self, name: str, file: str, spec: ResamplerSpec) -> Resampler:
         """On the CPU in the compute dtype, precomputed there (``placement``), then placed."""
         with torch.device("meta"):
             module = Resampler(spec)
@@ -91,7 +91,8 @@ class HyperLoRAModel:
         where they rest (room made first): the RAM this needs is the banks plus one tensor, never a
         full-precision copy of the file."""
         spec, dtype = self.spec, self.precision.basis
-        kinds = [("id", spec.rank)] + ([("base", spec.base_rank)] if spec.has_base else [])
+        # a checkpoint has a base rank whenever it has Base-LoRA (``inspect_checkpoint``)
+        kinds = [("id", spec.rank)] + ([("base", cast(int, spec.base_rank))] if spec.has_base else [])
         banks = {}
         for kind, rank in kinds:
             size = BasisBank(spec.layers, spec.hyper_dim, rank, dtype, "meta").nbytes
@@ -188,7 +189,7 @@ class HyperLoRAModel:
         self.check_identity(identity)
         with self.on_device("bases"):
             lora = self._expand_tokens(identity.tokens, identity.base_tokens, base_weight, device)
-            if identity.is_slider:
+            if identity.negative_tokens is not None:  # a slider (``Identity.is_slider``)
                 negative = self._expand_tokens(identity.negative_tokens, identity.negative_base_tokens,
                                                base_weight, device)
                 lora = merge_loras(lora, negative, -1.0)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -140,7 +141,7 @@ class Resampler(nn.Module):
         Computed in ``dtype`` on ``device`` (float32 on the CPU: the same values wherever the weights
         rest, ``placement``) from copies of the few weights it needs, and stored in the latents' dtype
         and device, (1, Q, dim)."""
-        block = self.layers[0]
+        block = cast(PerceiverBlock, self.layers[0])
         norm = copy.deepcopy(block.norm_attn1).to(device, dtype)
         attn = copy.deepcopy(block.attn1).to(device, dtype)
         latents = self.latents.detach().to(device, dtype)
@@ -261,7 +262,7 @@ class BasisBank:
             target = downs if kind == "down" else ups
             for j, i in enumerate(indices):
                 target[i] = out[j]
-        return list(zip(downs, ups))  # type: ignore[arg-type]
+        return list(zip(downs, ups))  # type: ignore[arg-type]  # every layer is in one group: all filled
 
 
 CPU_WIDEN_BYTES = 4 << 20  # float32 scratch per step of _widening_bmm: about the CPU's L2/L3 share

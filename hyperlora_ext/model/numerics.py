@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import warnings
 from contextlib import ExitStack, contextmanager
-from typing import Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 import torch
 
@@ -48,12 +48,12 @@ def _autocast_device_types() -> list[str]:
     return types
 
 
-def _precision_switches() -> list[tuple[object, str, object]]:
+def _precision_switches() -> list[tuple[Any, str, object]]:
     """(object, attribute, our value) for every float32-precision switch this torch has. torch 2.9+
     has per-backend ``fp32_precision`` ("ieee" = full float32) and complains when the legacy API
     (``allow_tf32``, ``set_float32_matmul_precision``) is mixed with it, so use only one of the two."""
     b = torch.backends
-    new_api = [(getattr(getattr(b, backend, None), op, None), "fp32_precision", "ieee")
+    new_api: list[tuple[Any, str, object]] = [(getattr(getattr(b, backend, None), op, None), "fp32_precision", "ieee")
                for backend, op in (("mkldnn", "matmul"), ("mkldnn", "conv"), ("mkldnn", "rnn"),
                                    ("cuda", "matmul"), ("cudnn", "conv"), ("cudnn", "rnn"))]
     new_api = [s for s in new_api if s[0] is not None and hasattr(s[0], "fp32_precision")]
@@ -95,8 +95,8 @@ def with_own_numerics(fn: F) -> F:
     """Decorator form of ``own_numerics``."""
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         with own_numerics():
             return fn(*args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper  # type: ignore[return-value]  # wraps keeps fn's signature

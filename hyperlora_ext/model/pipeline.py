@@ -25,10 +25,11 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence, cast
 
 import numpy as np
 import torch
+from PIL import Image
 
 from ..errors import HyperLoRAError, ImageError, NoFaceError
 from ..identities.identity import Identity, pool_tokens
@@ -56,13 +57,16 @@ class Prediction:
     cache_hits: int = 0
 
 
+_Tokens = tuple[torch.Tensor, torch.Tensor | None]  # id (Q, K), base (Q, K) or None
+
+
 @dataclass
 class _Entry:
     """A photo's cached result: its face (named as when first seen) and, once computed, its tokens
     (id (Q, K), base (Q, K) or None), float32 on the CPU."""
 
     face: FaceResult
-    tokens: tuple[torch.Tensor, torch.Tensor | None] | None = None
+    tokens: _Tokens | None = None
 
 
 @dataclass
@@ -93,7 +97,7 @@ class PhotoPipeline:
     def __init__(self, faces: FaceModels, hypernet: HyperLoRAModel) -> None:
         self.faces = faces
         self.hypernet = hypernet
-        self._cache: OrderedDict[tuple, _Photo] = OrderedDict()
+        self._cache: OrderedDict[tuple, _Entry] = OrderedDict()
         self._lock = threading.Lock()
 
     def clear_cache(self) -> None:
@@ -169,17 +173,18 @@ class PhotoPipeline:
             return
         t = time.perf_counter()
         if not self.faces.clip_loaded and (spec.uses_clip or base):
-            clip = self.faces.clip_encoder()
+            encoder = self.faces.clip_encoder()
             expected = spec.resampler.embedding_dim_2 or spec.resampler.embedding_dim
-            if spec.uses_clip and clip.hidden_size != expected:
-                raise HyperLoRAError(f"CLIP in {self.faces.locations.clip_vit} has width {clip.hidden_size}; "
+            if spec.uses_clip and encoder.hidden_size != expected:
+                raise HyperLoRAError(f"CLIP in {self.faces.locations.clip_vit} has width {encoder.hidden_size}; "
                                      f"{spec.variant} expects {expected} (CLIP ViT-L/14)")
             t = timer.lap("clip load", t)
         with self.faces.use(), self.hypernet.on_device("networks"):
             for entry in todo:
                 face = entry.face
                 clip = self.faces.clip_features([face.clip_image]) if spec.uses_clip else None
-                base_clip = self.faces.clip_features([face.base_image]) if base else None
+                # the face has its base image whenever base is asked (it is in the analysis' options)
+                base_clip = self.faces.clip_features([cast(Image.Image, face.base_image)]) if base else None
                 t = timer.lap("clip", t)
                 ids = torch.from_numpy(face.embedding[None])
                 id_tokens = self.hypernet.image_tokens(clip, ids, "id")[0]
@@ -196,8 +201,9 @@ class PhotoPipeline:
         self._tokens(photos, base, timer)
         t = time.perf_counter()
         pooled = sorted(photos, key=lambda p: p.face.digest)  # the order of the photos does not count
-        id_tokens = pool_tokens(torch.stack([p.entry.tokens[0] for p in pooled]))
-        base_tokens = pool_tokens(torch.stack([p.entry.tokens[1] for p in pooled])) if base else None
+        tokens = [cast(_Tokens, p.entry.tokens) for p in pooled]  # every entry has them now (``_tokens``)
+        id_tokens = pool_tokens(torch.stack([t[0] for t in tokens]))
+        base_tokens = pool_tokens(torch.stack([cast(torch.Tensor, t[1]) for t in tokens])) if base else None
         embedding = np.mean([p.face.embedding for p in pooled], axis=0, dtype=np.float32)
         timer.lap("pool", t)
         faces = [p.face for p in photos]
@@ -249,7 +255,7 @@ class PhotoPipeline:
 
 def predict_checked(model: HyperLoRAModel, images: Sequence[ImageSource | InputImage],
                     names: Sequence[str] | None = None, drop_flagged: bool = False,
-                    threshold: float = FLAG_BELOW, **predict_options) -> tuple[Prediction, PhotoCheck]:
+                    threshold: float = FLAG_BELOW, **predict_options: Any) -> tuple[Prediction, PhotoCheck]:
     """``model.predict`` plus the photo check (``PhotoPipeline.predict_checked``); ``predict_options``:
     the rest of ``predict``'s (``remove_background``, ``grayscale``, ``base``, ``name``)."""
     return model.pipeline.predict_checked(images, names, drop_flagged, threshold, **predict_options)

@@ -29,9 +29,12 @@ import threading
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator, Protocol
+from typing import TYPE_CHECKING, Callable, Iterator, Protocol, TypeVar, cast
 
 import torch
+
+if TYPE_CHECKING:  # annotations only: hypernet's banks are one kind of part
+    from .hypernet import BasisBank
 
 POLICIES = ("auto", "resident", "offload")
 OFFLOAD_BELOW_BYTES = 16 << 30  # "auto" offloads on CUDA GPUs with less memory than this
@@ -39,12 +42,13 @@ PRECOMPUTE_DEVICE = torch.device("cpu")
 PRECOMPUTE_DTYPE = torch.float32
 CPU = torch.device("cpu")
 RECORD_STEPS = 512  # the most recent steps kept in ``Placement.record``
+M = TypeVar("M", bound=torch.nn.Module)
 
 
 class Movable(Protocol):
     """A part ``Placement`` can move: an ``nn.Module`` or a ``hypernet.BasisBank``."""
 
-    def to(self, device: torch.device, *, non_blocking: bool = False): ...
+    def to(self, device: torch.device, *, non_blocking: bool = False) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -83,11 +87,11 @@ def decide_offload(device: torch.device, policy: str, total_memory: int | None =
     return total_memory < OFFLOAD_BELOW_BYTES
 
 
-def nbytes_of(part) -> int:
+def nbytes_of(part: Movable) -> int:
     """Bytes of a part's tensors: a module's parameters and buffers, or a bank's ``nbytes``."""
     if isinstance(part, torch.nn.Module):
         return sum(t.numel() * t.element_size() for t in (*part.parameters(), *part.buffers()))
-    return int(part.nbytes)
+    return int(cast("BasisBank", part).nbytes)
 
 
 class Placement:
@@ -154,7 +158,7 @@ class Placement:
             self._run(self._room(what, nbytes, self.store) + [self._step("load", what, self.store, dtype, nbytes)])
             return self.store
 
-    def place(self, what: str, part: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
+    def place(self, what: str, part: M, dtype: torch.dtype) -> M:
         """Move a module loaded on the CPU to ``store`` in ``dtype`` (room first) and register it."""
         size = sum(t.numel() * (dtype.itemsize if t.is_floating_point() else t.element_size())
                    for t in (*part.parameters(), *part.buffers()))

@@ -38,19 +38,18 @@ def resolve_precision(device: str | torch.device = "auto", dtype: str | torch.dt
     the CPU has bf16 units, else float32. ``fp32`` keeps everything in float32."""
     dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                        "cpu" if device == "auto" else device)
-    if isinstance(dtype, str) and dtype != "auto":
-        if dtype not in _DTYPES:
-            raise ValueError(f"unknown dtype {dtype!r}; use auto, fp32, fp16 or bf16")
-        dtype = _DTYPES[dtype]
+    if isinstance(dtype, str) and dtype != "auto" and dtype not in _DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; use auto, fp32, fp16 or bf16")
+    chosen = None if dtype == "auto" else _DTYPES[dtype] if isinstance(dtype, str) else dtype  # None: auto
     if dev.type == "cpu":
-        if dtype == "auto":
+        if chosen is None:
             if cpu_has_fast_bf16():
                 return Precision(dev, torch.bfloat16, torch.bfloat16)
             return Precision(dev, torch.float32, torch.float16)
-        if dtype == torch.float16:
+        if chosen == torch.float16:
             log.warning("HyperLoRA: fp16 networks are very slow on the CPU; using float32 (bases stay 16-bit)")
             return Precision(dev, torch.float32, torch.float16)
-        return Precision(dev, dtype, dtype)
-    if dtype == "auto":
-        dtype = torch.float16
-    return Precision(dev, dtype, dtype)
+        return Precision(dev, chosen, chosen)
+    if chosen is None:
+        chosen = torch.float16
+    return Precision(dev, chosen, chosen)

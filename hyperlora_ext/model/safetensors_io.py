@@ -91,7 +91,7 @@ def stream_tensors(path: Path) -> Iterator[tuple[str, torch.Tensor]]:
                 buffer = torch.empty(nbytes, dtype=torch.uint8)
             view = buffer[:nbytes]
             f.seek(data_start + begin)
-            if f.readinto(memoryview(view.numpy())) != nbytes:
+            if f.readinto(view.numpy().data) != nbytes:
                 raise file_error(folder, name, f"{key} could not be read completely (truncated download)")
             yield key, view.view(dtype).view(shape)
 

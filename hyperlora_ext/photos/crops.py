@@ -45,7 +45,8 @@ def crop_scaled(image: Image.Image, box: tuple[float, float, float, float], max_
         if (dx1 - dx0, dy1 - dy0) == (ix1 - ix0, iy1 - iy0):
             part = image.crop((ix0, iy0, ix1, iy1))
         elif dx1 > dx0 and dy1 > dy0:
-            part = image.resize((dx1 - dx0, dy1 - dy0), Image.BICUBIC, box=(ix0, iy0, ix1, iy1), reducing_gap=2.0)
+            part = image.resize((dx1 - dx0, dy1 - dy0), Image.Resampling.BICUBIC, box=(ix0, iy0, ix1, iy1),
+                                reducing_gap=2.0)
         else:
             part = None
         if part is not None:
@@ -53,7 +54,8 @@ def crop_scaled(image: Image.Image, box: tuple[float, float, float, float], max_
     return out, np.array([x0, y0], dtype=np.float32), np.array([sx, sy], dtype=np.float32)
 
 
-def _outline_mask(landmarks: np.ndarray, mask_scale: float, origin: np.ndarray, scale: np.ndarray):
+def _outline_mask(landmarks: np.ndarray, mask_scale: float, origin: np.ndarray, scale: np.ndarray
+                  ) -> tuple[Image.Image, tuple[int, int], tuple[float, float, float, float]]:
     """The soft face-outline mask of the official plugin (polygon blurred at 512 px) in a crop's
     frame: (mask, paste position, outline box in source pixels)."""
     pts = landmarks[OUTLINE]
@@ -65,7 +67,8 @@ def _outline_mask(landmarks: np.ndarray, mask_scale: float, origin: np.ndarray, 
     ImageDraw.Draw(mask).polygon([tuple(p) for p in poly], fill=255)
     size = tuple(max(1, round(2 * half * s)) for s in scale)
     mask = mask.filter(ImageFilter.GaussianBlur(radius=15)).resize(size)
-    pos = tuple(int(round(v)) for v in (np.array(box[:2]) - origin) * scale)
+    px, py = (np.array(box[:2]) - origin) * scale
+    pos = (int(round(px)), int(round(py)))
     return mask, pos, box
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -115,7 +115,7 @@ class FaceAnalyzer:
         self.work_side = max(WORK_SIDE, 2 * det_size)
         self._lock = threading.Lock()
 
-    def _detect(self, bgr: np.ndarray):
+    def _detect(self, bgr: np.ndarray) -> Any:
         """Largest detection (with its 5 key points) at the first detector size that finds one."""
         from insightface.app.common import Face
 
@@ -136,7 +136,7 @@ class FaceAnalyzer:
                 return Face(bbox=bboxes[i, :4], kps=kpss[i], det_score=bboxes[i, 4])
         return None
 
-    def _find(self, bgr: np.ndarray):
+    def _find(self, bgr: np.ndarray) -> Any:
         """``_detect``, then on a padded copy (faces that fill the frame); source coordinates."""
         face = self._detect(bgr)
         if face is None:
@@ -146,7 +146,7 @@ class FaceAnalyzer:
                 face.bbox, face.kps = face.bbox - offset, face.kps - offset
         return face
 
-    def find_face(self, image: Image.Image):
+    def find_face(self, image: Image.Image) -> Any:
         """Largest face with its 106 landmarks (source pixels), or None.
 
         Detection runs on a copy downscaled to ``work_side`` (retrying smaller detector sizes,
@@ -157,7 +157,7 @@ class FaceAnalyzer:
         work = image
         if shrink < 1.0:
             work = image.resize((max(1, round(image.width * shrink)), max(1, round(image.height * shrink))),
-                                Image.BILINEAR, reducing_gap=2.0)
+                                Image.Resampling.BILINEAR, reducing_gap=2.0)
         face = self._find(_bgr(work))
         if face is None:
             return None
@@ -172,7 +172,7 @@ class FaceAnalyzer:
         lmk = np.asarray(local.landmark_2d_106, dtype=np.float32)[:, :2] / s + origin
         return Face(bbox=bbox, kps=kps, det_score=face.det_score, landmark_2d_106=lmk)
 
-    def embed(self, bgr: np.ndarray, face) -> np.ndarray:
+    def embed(self, bgr: np.ndarray, face: Any) -> np.ndarray:
         """L2-normalised ArcFace embedding of ``face`` (its 5 key points) in ``bgr``."""
         self.app.models["recognition"].get(bgr, face)
         return np.asarray(face.normed_embedding, dtype=np.float32)

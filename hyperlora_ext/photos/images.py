@@ -132,7 +132,7 @@ def load_image(source: ImageSource, name: str | None = None) -> InputImage:
             name = name or "upload"
             if len(source) > MAX_FILE_BYTES:
                 raise ImageError(f"{name}: file is larger than {MAX_FILE_BYTES >> 20} MB")
-            stream: io.IOBase = io.BytesIO(source)
+            stream = io.BytesIO(source)
         else:
             path = Path(source)
             name = name or path.name

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence, cast
 
 import numpy as np
 
@@ -110,7 +110,7 @@ def group_faces(boxes: np.ndarray, embeddings: np.ndarray, share: float = SAME_F
     groups: dict[int, list[int]] = {}
     for i in range(n):
         groups.setdefault(find(i), []).append(i)
-    faces = [Face(tuple(float(v) for v in boxes[r]), embeddings[members]) for r, members in groups.items()]
+    faces = [Face(cast(Box, tuple(float(v) for v in boxes[r])), embeddings[members]) for r, members in groups.items()]
     return sorted(faces, key=lambda f: ((f.box[0] + f.box[2]) / 2, (f.box[1] + f.box[3]) / 2))
 
 

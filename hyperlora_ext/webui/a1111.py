@@ -16,13 +16,15 @@ from __future__ import annotations
 import logging
 import weakref
 from collections import OrderedDict
+from typing import Any, Sequence
 
 import network  # built-in Lora extension
 import networks  # built-in Lora extension
 from modules import shared
 
-from ..app.activation import resolve_params
-from ..app.service import HyperLoRAService, LoRAWeights
+from ..app.core.service import HyperLoRAService, LoRAWeights
+from ..app.generation.activation import resolve_params
+from ..app.generation.processing import ExtraNetworkParams, Processing
 from ..lora import group_by_layer
 from .extra_network import HostAdapter
 
@@ -51,17 +53,15 @@ class _InMemoryLoRA:
         return self.alias
 
 
-class A1111Host(HostAdapter):
+class A1111Host(HostAdapter[network.Network]):
     """Builds our ``network.Network`` objects and keeps them in ``networks.loaded_networks``."""
-
-    active: list[network.Network]
 
     def __init__(self, service: HyperLoRAService) -> None:
         super().__init__(service, networks)
         # per loaded model (weakly: an unloaded model and its layers can go), identity version -> network
         self._cache: weakref.WeakKeyDictionary[object, OrderedDict[str, network.Network]] = weakref.WeakKeyDictionary()
 
-    def current_model(self) -> object:
+    def current_model(self) -> Any:
         return shared.sd_model
 
     # ---- networks --------------------------------------------------------------------------
@@ -109,7 +109,7 @@ class A1111Host(HostAdapter):
             if all(n is not net for n in loaded):
                 loaded.append(net)
 
-    def activate(self, p, params_list) -> None:
+    def activate(self, p: Processing, params_list: Sequence[ExtraNetworkParams]) -> None:
         """Resolve this pass's tags and put the networks in place (an empty list removes ours)."""
         is_sdxl = bool(getattr(shared.sd_model, "is_sdxl", False))
         resolution = resolve_params(self.service, p, params_list, is_sdxl)

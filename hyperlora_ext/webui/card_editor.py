@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import html
 import json
+from typing import Any
 
 import gradio as gr
 from modules import ui_extra_networks_user_metadata
 
-from ..app.panel import Panel, identity_facts
-from ..app.panel_help import HELP
+from ..app.panel.help import HELP
+from ..app.panel.panel import Panel, identity_facts
 
 CARD_PAGES = ("hyperlora", "lora")  # our page, and the Lora page that lists published identities
 
@@ -31,7 +32,7 @@ def refresh_cards_js(tabname: str, pages: tuple[str, ...] = CARD_PAGES) -> str:
 
 
 class HyperLoRAUserMetadataEditor(ui_extra_networks_user_metadata.UserMetadataEditor):
-    def __init__(self, ui, tabname: str, page, panel: Panel) -> None:
+    def __init__(self, ui: Any, tabname: str, page: Any, panel: Panel) -> None:
         super().__init__(ui, tabname, page)
         self.panel = panel
 
@@ -41,7 +42,7 @@ class HyperLoRAUserMetadataEditor(ui_extra_networks_user_metadata.UserMetadataEd
     def get_metadata_table(self, name: str) -> list[tuple[str, str]]:
         table = super().get_metadata_table(name)
         try:
-            identity = self.panel.service.identity(name)
+            identity = self.panel.service.identities.get(name)
         except KeyError:
             return [*table, ("Problem:", f"no identity named {name!r} any more (refresh the page)")]
         except Exception as exc:  # a damaged file: say so in the table, never a traceback
@@ -77,7 +78,7 @@ class HyperLoRAUserMetadataEditor(ui_extra_networks_user_metadata.UserMetadataEd
         actions_status = gr.HTML(elem_id=f"{self.id_part}_hyperlora_status")
         self.create_default_buttons()
 
-        def values(name: str):
+        def values(name: str) -> tuple[Any, ...]:
             shown = self.put_values_into_components(name)
             return (*shown, name, gr.update(value=False), gr.update(value=False), "")
 
@@ -88,7 +89,7 @@ class HyperLoRAUserMetadataEditor(ui_extra_networks_user_metadata.UserMetadataEd
         ).then(fn=lambda: gr.update(visible=True), inputs=[], outputs=[self.box])
         self.setup_save_handler(self.button_save, self.save_user_metadata, [self.edit_description, self.edit_notes])
 
-        def on_rename(name: str, new: str):
+        def on_rename(name: str, new: str) -> tuple[Any, ...]:
             text, now = self.panel.rename(name, new)
             if now and now != name:
                 self._forget(name)
@@ -105,9 +106,9 @@ class HyperLoRAUserMetadataEditor(ui_extra_networks_user_metadata.UserMetadataEd
                         inputs=[self.edit_name_input, lora_name, lora_overwrite], outputs=[actions_status]
                         ).then(fn=None, _js=refresh_cards_js(self.tabname, ("lora",)))
 
-        def on_delete(name: str, confirmed: bool):
+        def on_delete(name: str, confirmed: bool) -> tuple[str, dict[str, Any]]:
             text, _ = self.panel.delete(name, confirmed)
-            if confirmed and name not in self.panel.service.store:
+            if confirmed and name not in self.panel.service.identities.store:
                 self._forget(name)
             return text, gr.update(value=False)
 

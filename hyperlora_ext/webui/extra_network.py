@@ -17,24 +17,29 @@ import logging
 import weakref
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Sequence
+from typing import Any, Callable, Generic, Sequence, TypeVar
 
 from modules import extra_networks, patches
 
-from ..app.activation import run_activation
-from ..app.comments import comment
-from ..app.service import HyperLoRAService
+from ..app.core.service import HyperLoRAService
+from ..app.generation.activation import run_activation
+from ..app.generation.comments import comment
+from ..app.generation.processing import ExtraNetworkParams, Processing
 
 log = logging.getLogger(__name__)
 
 
-class HostAdapter:
+Active = TypeVar("Active")  # what one applied HyperLoRA is on a host: a Network, (strength, weights)...
+
+
+class HostAdapter(Generic[Active]):
     """Base of the three adapters (A1111, new Forge, ``ldm_patched``). Subclasses define
     ``current_model()`` (the loaded SD model), ``activate(p, params_list)`` (resolve this pass's tags,
     fill ``active``, call ``bind`` and ``sync``) and ``sync()`` (make the host's LoRA state carry
-    exactly ``active``). ``networks``: the host's Lora extension module."""
+    exactly ``active``). ``networks``: the host's Lora extension module. ``Active``: what ``active``
+    holds, one type per adapter (its base class says which)."""
 
-    active: Sequence[Any]
+    active: list[Active]
 
     def __init__(self, service: HyperLoRAService, networks: ModuleType) -> None:
         self.service = service
@@ -44,10 +49,10 @@ class HostAdapter:
         self._problems: list[str] = []  # failures of the wrapper, told at the next activation
 
     # ---- what subclasses provide -----------------------------------------------------------
-    def current_model(self) -> object:
+    def current_model(self) -> Any:
         raise NotImplementedError
 
-    def activate(self, p, params_list) -> None:
+    def activate(self, p: Processing, params_list: Sequence[ExtraNetworkParams]) -> None:
         raise NotImplementedError
 
     def sync(self) -> None:
@@ -85,15 +90,15 @@ class HostAdapter:
             except Exception:
                 log.exception("HyperLoRA: removing the LoRAs after an error failed")
 
-    def tell_problems(self, p) -> None:
+    def tell_problems(self, p: Processing) -> None:
         """Put the wrapper's failures since the last activation into ``p``'s comments and infotext."""
         problems, self._problems = self._problems, []
         for text in problems:
             comment(p, text)
 
     # ---- the host's Lora extension -------------------------------------------------------------
-    def load_networks_wrapper(self, original):
-        def load_networks(*args, **kwargs):
+    def load_networks_wrapper(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        def load_networks(*args: Any, **kwargs: Any) -> Any:
             result = original(*args, **kwargs)
             self.sync_safely()
             return result
@@ -133,15 +138,15 @@ class HostAdapter:
 class ExtraNetworkHyperLoRA(extra_networks.ExtraNetwork):
     """``<hyperlora:NAME:w[:b]>``: any failure becomes a comment and the generation continues."""
 
-    def __init__(self, host: HostAdapter) -> None:
+    def __init__(self, host: HostAdapter[Any]) -> None:
         super().__init__("hyperlora")
         self.host = host
 
-    def activate(self, p, params_list) -> None:
+    def activate(self, p: Processing, params_list: Sequence[ExtraNetworkParams]) -> None:
         self.host.tell_problems(p)
         run_activation(p, params_list, self.host.activate, on_error=self.host.reset)
 
-    def deactivate(self, p) -> None:
+    def deactivate(self, p: Processing) -> None:
         self.host.reset()
 
 
@@ -153,10 +158,10 @@ class ExtraNetworkTagsOff(extra_networks.ExtraNetwork):
         super().__init__("hyperlora")
         self.reason = reason
 
-    def activate(self, p, params_list) -> None:
+    def activate(self, p: Processing, params_list: Sequence[ExtraNetworkParams]) -> None:
         if params_list:
             comment(p, f"HyperLoRA: tags are off on this WebUI ({self.reason}); "
                        f"{len(params_list)} tag(s) skipped")
 
-    def deactivate(self, p) -> None:
+    def deactivate(self, p: Processing) -> None:
         pass

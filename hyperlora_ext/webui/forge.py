@@ -14,12 +14,13 @@ extra networks). Only importable inside a new Forge.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import networks  # the built-in Lora extension (sd_forge_lora)
 from backend import memory_management
 from backend.patcher.lora import load_lora, model_lora_keys_unet
 
-from ..app.service import HyperLoRAService, LoRAWeights
+from ..app.core.service import HyperLoRAService, LoRAWeights
 from .patcher_host import PatcherHost, add_host_patches, host_patches
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ class ForgeHost(PatcherHost):
     def __init__(self, service: HyperLoRAService) -> None:
         super().__init__(service, networks)
 
-    def add_lora(self, unet, weights: LoRAWeights, strength: float) -> None:
+    def add_lora(self, unet: Any, weights: LoRAWeights, strength: float) -> None:
         patches = host_patches(load_lora, model_lora_keys_unet(unet.model, {}), dict(weights.tensors))
         add_host_patches(unet, patches, strength, f"hyperlora:{weights.key}")
 

@@ -14,14 +14,18 @@ import importlib.util
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
+from fastapi import FastAPI
 from modules import script_callbacks, shared
 
-from ..app.infotext_paste import point_tags_at_renamed
-from ..app.panel import HostHooks, Panel
-from ..app.service import HyperLoRAService, ServiceConfig
-from ..app.settings import OPTIONS, PUBLISH_KEY, SECTION, open_accordion, service_config
+from ..app.core.host_hooks import HostHooks
+from ..app.core.service import HyperLoRAService, ServiceConfig
+from ..app.generation.infotext_paste import point_tags_at_renamed
+from ..app.generation.processing import Processing
+from ..app.panel.help import HELP
+from ..app.panel.panel import Panel
+from ..app.panel.settings import OPTIONS, PUBLISH_KEY, SECTION, open_accordion, service_config
 from ..version import __version__
 from .extra_network import ExtraNetworkTagsOff, HostAdapter
 
@@ -121,7 +125,7 @@ class Extension:
         script_callbacks.on_infotext_pasted(self.infotext_pasted)
         script_callbacks.on_script_unloaded(self.unload)
 
-    def _make_host(self) -> HostAdapter | None:
+    def _make_host(self) -> HostAdapter[Any] | None:
         """The adapter of this host's family; None (tags off, the reason logged and kept in
         ``tags_off``) when none fits or the built-in Lora extension is not loaded."""
         family = self.family
@@ -129,7 +133,7 @@ class Extension:
             if family is NEW_FORGE:
                 from .forge import ForgeHost
 
-                host: HostAdapter = ForgeHost(self.service)
+                host: HostAdapter[Any] | None = ForgeHost(self.service)
             elif family is LDM_PATCHED:
                 from .ldm_patched import LdmPatchedHost
 
@@ -192,28 +196,28 @@ class Extension:
         """X/Y/Z plot axes; before the UI is built, which copies the axis list (``xyz_axes``)."""
         from modules import scripts
 
-        from ..app.xyz_axes import register
+        from ..app.panel.xyz_axes import register
 
         try:
             register(scripts.scripts_data, self.panel.names, lambda: self.service.config.default_weight)
         except Exception:
             log.exception("HyperLoRA: adding the X/Y/Z plot axes failed")
 
-    def app_started(self, demo, app) -> None:
-        from ..app.names_route import add_names_route
+    def app_started(self, demo: Any, app: FastAPI) -> None:
+        from ..app.http.names_route import add_names_route
 
         self.publisher.start_publish_all()  # with the setting on: identities made while the WebUI was off
-        add_names_route(app, self.panel.names, lambda: self.service.config.default_weight)  # autocomplete
+        add_names_route(app, self.panel.names, lambda: self.service.config.default_weight, HELP)  # autocomplete
         if not getattr(shared.cmd_opts, "api", False):
             return
-        from ..app.api import make_router, parse_api_auth
+        from ..app.http.api import make_router, parse_api_auth
 
         app.include_router(make_router(self.service, self.hooks, parse_api_auth(shared.cmd_opts.api_auth)))
 
     def infotext_pasted(self, infotext: str, params: dict) -> None:
         point_tags_at_renamed(params, self.service.identities)
 
-    def generation_started(self, p) -> None:
+    def generation_started(self, p: Processing) -> None:
         """From the Script's ``process``: drop whatever the last generation left active, so that
         nothing of it is re-applied when this one's LoRAs load (a checkpoint switch in between)."""
         if self.host is not None:

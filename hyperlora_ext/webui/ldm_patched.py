@@ -15,18 +15,19 @@ from __future__ import annotations
 
 import importlib
 import logging
+from typing import Any, Callable
 
 import networks  # the built-in Lora extension (extensions-builtin/Lora)
 from ldm_patched.modules import lora as ldm_lora
 from ldm_patched.modules import model_management
 
-from ..app.service import HyperLoRAService, LoRAWeights
+from ..app.core.service import HyperLoRAService, LoRAWeights
 from .patcher_host import PatcherHost, add_host_patches, host_patches
 
 log = logging.getLogger(__name__)
 
 
-def _convert_lora():
+def _convert_lora() -> Callable[[dict[str, Any]], dict[str, Any]] | None:
     """reForge's ``lora_convert.convert_lora`` (what ``load_lora_for_models`` applies first), or None."""
     try:
         return importlib.import_module("ldm_patched.modules.lora_convert").convert_lora
@@ -41,7 +42,7 @@ class LdmPatchedHost(PatcherHost):
         super().__init__(service, networks)
         self._convert = _convert_lora()
 
-    def add_lora(self, unet, weights: LoRAWeights, strength: float) -> None:
+    def add_lora(self, unet: Any, weights: LoRAWeights, strength: float) -> None:
         sd = dict(weights.tensors)
         if self._convert is not None:
             sd = self._convert(sd)

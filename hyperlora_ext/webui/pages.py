@@ -9,12 +9,16 @@ Uses the host's ``modules.ui_extra_networks`` (same API on A1111 and Forge).
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Any, Iterator
 
 from modules import ui_extra_networks
 from modules.ui_extra_networks import quote_js
 
-from ..app.panel import Panel
-from ..app.tags import TAG
+from ..app.core.tags import TAG
+
+if TYPE_CHECKING:  # annotations only: the editor module loads with the first editor
+    from .card_editor import HyperLoRAUserMetadataEditor
+from ..app.panel.panel import Panel
 
 
 class ExtraNetworksPageHyperLoRA(ui_extra_networks.ExtraNetworksPage):
@@ -27,7 +31,7 @@ class ExtraNetworksPageHyperLoRA(ui_extra_networks.ExtraNetworksPage):
         pass  # the store lists the folder again whenever it changed
 
     def create_item(self, name: str, index: int | None = None, enable_filter: bool = True) -> dict | None:
-        store = self.service.store
+        store = self.service.identities.store
         path = store.path(name)
         if not path.is_file():
             return None
@@ -51,12 +55,12 @@ class ExtraNetworksPageHyperLoRA(ui_extra_networks.ExtraNetworksPage):
         """The identity's hash (12 hex digits), or None for a file that cannot be read (its card
         still shows; the card editor says what is wrong)."""
         try:
-            return self.service.identity(name).hash
+            return self.service.identities.get(name).hash
         except Exception:
             return None
 
-    def list_items(self):
-        for index, name in enumerate(self.service.store.names()):
+    def list_items(self) -> Iterator[dict]:
+        for index, name in enumerate(self.service.identities.store.names()):
             item = self.create_item(name, index)
             if item is not None:
                 yield item
@@ -64,7 +68,7 @@ class ExtraNetworksPageHyperLoRA(ui_extra_networks.ExtraNetworksPage):
     def allowed_directories_for_previews(self) -> list[str]:
         return [str(self.service.config.identity_folder)]
 
-    def create_user_metadata_editor(self, ui, tabname: str):
+    def create_user_metadata_editor(self, ui: Any, tabname: str) -> HyperLoRAUserMetadataEditor:
         from .card_editor import HyperLoRAUserMetadataEditor
 
         return HyperLoRAUserMetadataEditor(ui, tabname, self, self.panel)

@@ -15,29 +15,29 @@ Only importable inside a WebUI.
 from __future__ import annotations
 
 import inspect
-from typing import Callable, Collection
+from typing import Any, Callable, Collection, Sequence
 
 import torch
 from modules import sd_models
 
-from ..app.activation import resolve_params
-from ..app.service import LoRAWeights
+from ..app.core.service import LoRAWeights
+from ..app.generation.activation import resolve_params
+from ..app.generation.processing import ExtraNetworkParams, Processing
 from ..lora import group_by_layer
 from .extra_network import HostAdapter
 
 
-class PatcherHost(HostAdapter):
-    """Keeps our patches on ``forge_objects_after_applying_lora.unet``."""
+class PatcherHost(HostAdapter[tuple[float, LoRAWeights]]):
+    """Keeps our patches on ``forge_objects_after_applying_lora.unet``; ``active``: (strength, weights) of each
+    HyperLoRA, in tag order."""
 
-    active: list[tuple[float, LoRAWeights]]  # (strength, weights), in tag order
-
-    def add_lora(self, unet, weights: LoRAWeights, strength: float) -> None:
+    def add_lora(self, unet: Any, weights: LoRAWeights, strength: float) -> None:
         """Add ``weights`` to the UNet patcher ``unet`` (a fresh clone) at ``strength``, exactly as the
         host's Lora extension would add the same LoRA file; raise ``RuntimeError`` if its layers
         do not match this UNet."""
         raise NotImplementedError
 
-    def current_model(self) -> object:
+    def current_model(self) -> Any:
         return sd_models.model_data.get_sd_model()
 
     @property
@@ -66,7 +66,7 @@ class PatcherHost(HostAdapter):
         updated.unet = new
         sd_model.forge_objects_after_applying_lora = updated
 
-    def activate(self, p, params_list) -> None:
+    def activate(self, p: Processing, params_list: Sequence[ExtraNetworkParams]) -> None:
         is_sdxl = bool(getattr(self.current_model(), "is_sdxl", False))
         resolution = resolve_params(self.service, p, params_list, is_sdxl)
         self.active = [(req.weight, weights) for req, weights in resolution.weights]
@@ -92,7 +92,7 @@ def host_patches(load_lora: Callable, keys: dict, sd: dict[str, torch.Tensor]) -
     return loaded[0] if isinstance(loaded, tuple) else loaded
 
 
-def add_host_patches(unet, patches: dict, strength: float, identifier: str) -> None:
+def add_host_patches(unet: Any, patches: dict, strength: float, identifier: str) -> None:
     """``unet.add_patches``: with ``filename=identifier`` where the host names patch sets (Forge 2), else
     positionally (``ldm_patched``, ComfyUI-style patchers); ``RuntimeError`` if it did not take them all."""
     if "filename" in inspect.signature(unet.add_patches).parameters:

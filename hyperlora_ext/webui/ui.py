@@ -21,13 +21,13 @@ to copy.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import gradio as gr
 
-from ..app.panel import Panel, code_html
-from ..app.panel_help import HELP, INTRO_CREATE, INTRO_USE, tags_off_notice
-from ..app.tags import format_tag, put_tag
+from ..app.core.tags import format_tag, put_tag
+from ..app.panel.help import HELP, INTRO_CREATE, INTRO_USE, tags_off_notice
+from ..app.panel.panel import Panel, code_html
 from .card_editor import refresh_cards_js
 
 SLIDER_WEIGHT = 2.0  # the weight slider spans -2..2 (concept sliders need negative weights; tags allow more)
@@ -39,8 +39,8 @@ def _choice(names: list[str], wanted: str | None) -> str | None:
     return names[0] if names else None
 
 
-def build_accordion(panel: Panel, tabname: str, prompt_box=None, adetailer_box=None, open_by_default: bool = False
-                    ) -> tuple[list, Callable | None]:
+def build_accordion(panel: Panel, tabname: str, prompt_box: Any = None, adetailer_box: Any = None,
+                    open_by_default: bool = False) -> tuple[list[Any], Callable[[Any], None] | None]:
     """Lay out the accordion for ``tabname`` (txt2img / img2img) and wire its buttons; ``prompt_box``
     and ``adetailer_box``: the tab's prompt and ADetailer's first prompt, when they exist already.
     It starts closed (one line above the Script dropdown) unless ``open_by_default`` (setting
@@ -49,7 +49,7 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None, adetailer_box=N
     service = panel.service
     names = panel.names()
     refresh_cards = refresh_cards_js(tabname)  # the HyperLoRA and Lora card pages show the change
-    variants = service.variants()
+    variants = service.models.variants()
     eid = f"hyperlora_{tabname}"
 
     def tip(key: str) -> dict:
@@ -136,15 +136,17 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None, adetailer_box=N
                     confirm = gr.Checkbox(value=False, label="Confirm delete", min_width=120, **tip("confirm"))
                     delete = gr.Button("Delete", variant="stop", scale=0, min_width=150, **tip("delete"))
 
-    def identity_update(selected):
+    def identity_update(selected: str | None) -> dict[str, Any]:
         names = panel.names()
         return gr.update(choices=names, value=_choice(names, selected))
 
-    def per_face_update(picked):
+    def per_face_update(picked: list[str] | None) -> dict[str, Any]:
         names = panel.names()
         return gr.update(choices=names, value=[n for n in (picked or []) if n in names])
 
-    def on_create(files, name, variant, remove_bg, grayscale, overwrite, drop, selected, progress=gr.Progress()):
+    def on_create(files: list[Any] | None, name: str, variant: str | None, remove_bg: bool, grayscale: bool,
+                  overwrite: bool, drop: bool, selected: str | None, progress: Any = gr.Progress()
+                  ) -> tuple[list[tuple[Any, str]], str, dict[str, Any]]:
         images, text, created = panel.create(files, name, variant, remove_bg, grayscale, overwrite,
                                              lambda f, d: progress(f, desc=d), drop_flagged=drop)
         return images, text, identity_update(created or selected)
@@ -152,15 +154,15 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None, adetailer_box=N
     create.click(on_create, inputs=[files, name, variant, remove_bg, grayscale, overwrite, drop_flagged, identity],
                  outputs=[crops, status, identity], show_progress=True).then(fn=None, _js=refresh_cards)
 
-    def on_mix(text, new, replace, selected):
+    def on_mix(text: str, new: str, replace: bool, selected: str | None) -> tuple[str, dict[str, Any]]:
         status_html, created = panel.mix(text, new, replace)
         return status_html, identity_update(created or selected)
 
     mix.click(on_mix, inputs=[expression, mix_name, mix_overwrite, identity], outputs=[manage_status, identity]) \
         .then(per_face_update, inputs=[per_face], outputs=[per_face]).then(fn=None, _js=refresh_cards)
 
-    def on_refresh(selected):
-        variants = service.variants()
+    def on_refresh(selected: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        variants = service.models.variants()
         return identity_update(selected), gr.update(choices=variants, value=variants[0] if variants else None)
 
     refresh.click(on_refresh, inputs=[identity], outputs=[identity, variant])
@@ -174,7 +176,7 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None, adetailer_box=N
     identity.input(panel.show, inputs=[identity], outputs=[faces, manage_status])
 
     if prompt_box is not None:
-        def on_insert(prompt, selected, w, b):
+        def on_insert(prompt: str, selected: str | None, w: float, b: float) -> str:
             return put_tag(prompt, selected, w, b) if selected else prompt
 
         insert.click(on_insert, inputs=[prompt_box, identity, weight, base], outputs=[prompt_box])
@@ -182,16 +184,18 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None, adetailer_box=N
         insert.click(lambda s, w, b: code_html(format_tag(s, w, b)) if s else "",
                      inputs=[identity, weight, base], outputs=[manage_status])
 
-    late_box = []  # ADetailer's box when it is created after the accordion
+    late_box: list[Any] = []  # ADetailer's box when it is created after the accordion
 
-    def on_adetailer(current, picked, w, b):  # the box is known: write it; the status says so
+    def on_adetailer(current: str | None, picked: list[str] | None, w: float, b: float) -> tuple[str | None, str]:
+        """The box is known: write it; the status says so."""
         text, status_html = panel.adetailer_prompt(picked, w, b, current or "")
         return (current if text is None else text), status_html
 
-    def on_adetailer_copy(picked, w, b):  # status only: the text to copy (unless the box came late)
+    def on_adetailer_copy(picked: list[str] | None, w: float, b: float) -> str:
+        """Status only: the text to copy (unless the box came late)."""
         return panel.adetailer_prompt(picked, w, b, "" if late_box else None)[1]
 
-    def wire_late(box) -> None:
+    def wire_late(box: Any) -> None:
         late_box.append(box)
         for_adetailer.click(lambda *args: on_adetailer(*args)[0], inputs=[box, per_face, weight, base],
                             outputs=[box])
@@ -205,14 +209,14 @@ def build_accordion(panel: Panel, tabname: str, prompt_box=None, adetailer_box=N
     save.click(panel.save_lora, inputs=[identity, lora_name, base, lora_overwrite], outputs=[manage_status]) \
         .then(fn=None, _js=refresh_cards)
 
-    def on_rename(selected, new):
+    def on_rename(selected: str | None, new: str) -> tuple[str, dict[str, Any]]:
         text, now = panel.rename(selected, new)
         return text, identity_update(now)
 
     rename.click(on_rename, inputs=[identity, new_name], outputs=[manage_status, identity]) \
         .then(per_face_update, inputs=[per_face], outputs=[per_face]).then(fn=None, _js=refresh_cards)
 
-    def on_delete(selected, confirmed):
+    def on_delete(selected: str | None, confirmed: bool) -> tuple[str, dict[str, Any], dict[str, Any]]:
         text, now = panel.delete(selected, confirmed)
         return text, identity_update(now), gr.update(value=False)
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from people import ALICE
 
-from hyperlora_ext.app.panel import HostHooks, Panel
-from hyperlora_ext.app.service import HyperLoRAService, ServiceConfig
+from hyperlora_ext.app.core.host_hooks import HostHooks
+from hyperlora_ext.app.core.service import HyperLoRAService, ServiceConfig
+from hyperlora_ext.app.panel.panel import Panel
 
 
 def service_config_for(models_dir, folder, **options) -> ServiceConfig:

@@ -38,7 +38,7 @@ from e2e_helpers import VARIANT, encode
 from face_pack import face_image
 from PIL import Image
 
-from hyperlora_ext.app.panel_help import HELP
+from hyperlora_ext.app.panel.help import HELP
 from hyperlora_ext.model.locations import VARIANTS, ModelLocations
 
 UI_SOURCE = Path(__file__).resolve().parents[2] / "hyperlora_ext" / "webui" / "ui.py"

@@ -16,8 +16,8 @@ import pytest
 from PIL import Image
 from store_workers import TIMEOUT, serve
 
-from hyperlora_ext.app.service import HyperLoRAService, ServiceConfig
-from hyperlora_ext.app.tags import TagRequest
+from hyperlora_ext.app.core.service import HyperLoRAService, ServiceConfig
+from hyperlora_ext.app.core.tags import TagRequest
 from hyperlora_ext.identities.store import IdentityStore
 
 WORKERS = 6
@@ -127,23 +127,23 @@ def test_changes_in_one_process_are_seen_by_another_without_restart(pool):
     writer, reader = 0, 1
     first = pool.run({writer: ("save", {"name": "bob", "seed": 1})})[writer]
     assert pool.run({reader: ("get", {"name": "bob"})})[reader] == first
-    assert service.identity("bob").hash == first[1]
-    stamp = os.stat(service.store.path("bob")).st_mtime_ns
+    assert service.identities.get("bob").hash == first[1]
+    stamp = os.stat(service.identities.store.path("bob")).st_mtime_ns
     second = pool.run({writer: ("save", {"name": "bob", "seed": 2, "overwrite": True})})[writer]
     assert second[0] == "ok" and second[1] != first[1]
-    os.utime(service.store.path("bob"), ns=(stamp, stamp))  # as on filesystems with coarse times
+    os.utime(service.identities.store.path("bob"), ns=(stamp, stamp))  # as on filesystems with coarse times
     assert pool.run({reader: ("get", {"name": "bob"})})[reader] == second  # same file size: no stale cache
-    assert service.identity("BOB").hash == second[1]
+    assert service.identities.get("BOB").hash == second[1]
     assert pool.run({writer: ("rename", {"old": "bob", "new": "Bobby"})})[writer] == ("ok", "Bobby")
     assert pool.run({reader: ("get", {"name": "bobby"})})[reader] == second
     kind, _ = pool.run({reader: ("get", {"name": "bob"})})[reader]
     assert kind == "UnknownIdentityError"  # the old name stops resolving
     with pytest.raises(KeyError):
-        service.identity("bob")
+        service.identities.get("bob")
     assert "no identity named 'bob'" in service.resolve([TagRequest("bob", 1.0)]).warnings[0]
     assert pool.run({writer: ("delete", {"name": "bobby"})})[writer] == ("ok", "Bobby")
-    assert pool.run({reader: ("names", {})})[reader] == ("ok", [n for n in service.store.names()])
-    assert "Bobby" not in service.store.names()
+    assert pool.run({reader: ("names", {})})[reader] == ("ok", [n for n in service.identities.store.names()])
+    assert "Bobby" not in service.identities.store.names()
     assert pool.run({reader: ("get", {"name": "Bobby"})})[reader][0] == "UnknownIdentityError"
 
 

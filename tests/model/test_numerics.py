@@ -10,7 +10,7 @@ import torch
 from face_pack import face_image
 
 import hyperlora_ext
-from hyperlora_ext.app.service import HyperLoRAService, ServiceConfig
+from hyperlora_ext.app.core.service import HyperLoRAService, ServiceConfig
 from hyperlora_ext.model.numerics import own_numerics
 
 ALICE = [face_image(feature=(170, 110, 90), seed=s) for s in (1, 2)]
@@ -113,13 +113,13 @@ def test_service_cache_history_does_not_change_the_weights(models_dir, tmp_path,
     first = service(tmp_path / "ids")
     identity = first.create_identity(ALICE, "alice", "tiny_id").identity
     with torch.autocast("cpu", dtype=torch.bfloat16), torch.inference_mode():
-        by_tag = first.lora(identity).tensors
+        by_tag = first.loras.lora(identity).tensors
     saved_after_tag = first.save_lora("alice", tmp_path / "lora_a")
 
     fresh = service(tmp_path / "ids")  # like a WebUI restart: no cache
     saved_first = fresh.save_lora("alice", tmp_path / "lora_b")
     with torch.autocast("cpu", dtype=torch.bfloat16), torch.inference_mode():
-        by_tag_after_save = fresh.lora(fresh.identity("alice")).tensors
+        by_tag_after_save = fresh.loras.lora(fresh.identities.get("alice")).tensors
     from safetensors.torch import load_file
 
     assert_same(by_tag, by_tag_after_save)

@@ -25,7 +25,7 @@ def test_tag_becomes_network_with_the_saved_lora_file_tensors(a1111):
     [net] = networks.loaded_networks
     assert _ours(networks) == [net] and net.te_multiplier == net.unet_multiplier == 0.7
     assert net.mentioned_name is None and "Lora hashes" not in p.extra_generation_params
-    identity = ext.service.identity("alice")
+    identity = ext.service.identities.get("alice")
     assert p.extra_generation_params["HyperLoRA"] == f"alice ({identity.hash}): 0.7, tiny_id"
     layers = {k.partition(".")[0] for k in saved}
     assert set(net.modules) == {k.replace("lora_unet_", "diffusion_model_", 1) for k in layers}

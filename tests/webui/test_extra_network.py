@@ -3,7 +3,7 @@ adapters share, on both fake hosts."""
 
 from people import ALICE
 
-from hyperlora_ext.app.tags import TAG
+from hyperlora_ext.app.core.tags import TAG
 
 
 def test_install_registers_and_wraps_once_even_after_a_script_reload(webui):

@@ -15,7 +15,7 @@ def test_our_patch_set_is_named_after_the_identity_version_and_weight(forge):
     ext = forge.start_with_alice(saved=None)
     forge.generate("photo <hyperlora:alice:0.7>", sample=False)
     [identifier] = _ours(forge.shared.sd_model.forge_objects.unet)
-    key = ext.service.lora(ext.service.identity("alice")).key
+    key = ext.service.loras.lora(ext.service.identities.get("alice")).key
     assert identifier == (f"hyperlora:{key}", 0.7, 1.0, False)  # (filename, strength, model strength, online)
 
 
@@ -46,7 +46,7 @@ def test_a_comfyui_style_patcher_as_in_later_forge_neo_works_too(forge, monkeypa
     p = forge.generate("photo <hyperlora:alice:0.7>")
     unet = forge.shared.sd_model.forge_objects.unet
     [(identifier, patches)] = unet.lora_patches.items()
-    layers = group_by_layer(ext.service.lora(ext.service.identity("alice")).tensors)
+    layers = group_by_layer(ext.service.loras.lora(ext.service.identities.get("alice")).tensors)
     assert identifier[:2] == ("comfy-0", 0.7) and len(patches) == len(layers)
     assert "HyperLoRA" in p.extra_generation_params and "HyperLoRA warnings" not in p.extra_generation_params
     merged = unet.model.state_dict()

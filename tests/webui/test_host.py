@@ -8,8 +8,8 @@ import torch
 from fastapi.testclient import TestClient
 from people import ALICE
 
-from hyperlora_ext.app.settings import OPTIONS, SECTION
-from hyperlora_ext.app.xyz_axes import LABELS
+from hyperlora_ext.app.panel.settings import OPTIONS, SECTION
+from hyperlora_ext.app.panel.xyz_axes import LABELS
 
 ADAPTERS = {"a1111": "A1111Host", "forge": "ForgeHost", "reforge": "LdmPatchedHost", "classic": "LdmPatchedHost"}
 FAMILIES = {"a1111": "A1111", "forge": "new Forge (backend.patcher.lora)",

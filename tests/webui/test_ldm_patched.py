@@ -26,7 +26,7 @@ def test_load_lora_as_each_host_returns_it(ldm_host):
         assert sample[1][0] == "lora" and len(sample) == 3
     from hyperlora_ext.lora import group_by_layer
 
-    assert len(unet.patches) == len(group_by_layer(ext.service.lora(ext.service.identity("alice")).tensors))
+    assert len(unet.patches) == len(group_by_layer(ext.service.loras.lora(ext.service.identities.get("alice")).tensors))
 
 
 def test_restore_between_clones_is_the_hosts_own(ldm_host):

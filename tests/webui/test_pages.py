@@ -29,7 +29,7 @@ def test_the_page_lists_a_card_per_identity(webui, page, view):
         assert item["prompt"] == json.dumps(f"<hyperlora:{name}:0.85>")  # a JS string, inserted on click
         assert item["preview"].startswith("./sd_extra_networks/thumb?filename=")
         assert f"{name}.preview.png" in item["preview"] and item["local_preview"] == str(folder / f"{name}.preview.png")
-        assert item["shorthash"] == page.service.identity(name).hash
+        assert item["shorthash"] == page.service.identities.get(name).hash
         assert f'data-name="{name}"' in text and html.escape(f"<hyperlora:{name}:0.85>") in text
     if view == "Tree":
         assert f'data-hash="{page.items["alice"]["shorthash"]}"' in text
@@ -48,7 +48,8 @@ def test_cards_follow_the_folder_and_the_settings(webui, page):
 
 
 def test_card_notes_are_the_hosts_user_metadata(webui, page):
-    page.service.user_metadata_path("alice").write_text(json.dumps({"description": "my friend", "notes": "n"}))
+    notes = page.service.identities.user_metadata_path("alice")
+    notes.write_text(json.dumps({"description": "my friend", "notes": "n"}))
     page.create_html("txt2img")
     assert page.items["alice"]["description"] == "my friend"
     assert page.items["alice"]["user_metadata"]["notes"] == "n"
@@ -56,12 +57,12 @@ def test_card_notes_are_the_hosts_user_metadata(webui, page):
 
 def test_one_card_refreshes_through_the_hosts_route(webui, page):
     page.create_html("txt2img")
-    page.service.user_metadata_path("alice").write_text(json.dumps({"description": "seen at the lake"}))
+    page.service.identities.user_metadata_path("alice").write_text(json.dumps({"description": "seen at the lake"}))
     card = webui.ui_extra_networks.get_single_card(page.name, "txt2img", "alice")
     assert 'data-name="alice"' in card["html"] and "seen at the lake" in card["html"]
 
 
 def test_a_damaged_identity_file_still_gets_a_card(webui, page):
-    page.service.store.path("bob").write_bytes(b"not an identity")
+    page.service.identities.store.path("bob").write_bytes(b"not an identity")
     page.create_html("txt2img")
     assert page.items["bob"]["shorthash"] is None and page.items["alice"]["shorthash"]

@@ -9,7 +9,7 @@ import pytest
 from gradio_events import by_elem_id, event
 from people import ALICE, BOB
 
-from hyperlora_ext.app.panel_help import HELP
+from hyperlora_ext.app.panel.help import HELP
 
 
 def _build(forge, ext, with_prompt_box=True):
@@ -63,7 +63,8 @@ def test_create_stores_the_identity_and_selects_it(panel_ui, tmp_path):
     steps = []
     crops, status, identity = create.fn(_photos(tmp_path, ALICE), "alice", "tiny_id", True, False, False, False,
                                         None, progress=lambda fraction, desc=None: steps.append(fraction))
-    assert ext.service.store.names() == ["alice"] and len(crops) == 2 and "Created 'alice'" in html.unescape(status)
+    assert ext.service.identities.store.names() == ["alice"]
+    assert len(crops) == 2 and "Created 'alice'" in html.unescape(status)
     assert identity["choices"] == ["alice"] and identity["value"] == "alice" and steps
     crops, status, identity = create.fn([], "bob", "tiny_id", True, False, False, False, "alice",
                                         progress=lambda *a, **k: None)
@@ -112,6 +113,18 @@ def test_save_rename_mix_and_delete(forge, panel_ui):
     status, identity = event(demo, control("rename")).fn("both", "pair")
     assert "Renamed" in status and identity["value"] == "pair"
     status, identity, confirm = event(demo, control("delete")).fn("pair", False)
-    assert "confirm" in status and "pair" in ext.service.store
+    assert "confirm" in status and "pair" in ext.service.identities.store
     status, identity, confirm = event(demo, control("delete")).fn("pair", True)
     assert "Deleted" in status and identity["choices"] == ["alice", "bob"] and confirm["value"] is False
+
+
+def test_gradio_can_read_every_handlers_type_hints(panel_ui):
+    """gradio reads each handler's type hints when its event runs (``utils.get_type_hints``, which lets a
+    NameError through): every annotation must resolve at run time."""
+    from gradio.utils import get_type_hints
+
+    _, demo, *_ = panel_ui
+    handlers = [f.fn for f in demo.fns.values() if f.fn is not None]
+    assert len(handlers) > 10
+    for fn in handlers:
+        get_type_hints(fn)
