@@ -249,44 +249,33 @@ def _teardown(webui: WebUI) -> None:
     assert not leftover, f"the host caught and printed exceptions: {leftover}"
 
 
-@pytest.fixture
-def a1111(host_models, monkeypatch):
-    webui = _webui("a1111", host_models, monkeypatch)
+def _host_fixture(name: str):
+    """The fixture of one fake host: its ``WebUI``, checked and forgotten afterwards."""
+    @pytest.fixture
+    def fixture(host_models, monkeypatch):
+        yield from _running(name, host_models, monkeypatch)
+    return fixture
+
+
+def _running(name: str, host_models: Path, monkeypatch):
+    webui = _webui(name, host_models, monkeypatch)
     yield webui
     _teardown(webui)
 
 
-@pytest.fixture
-def forge(host_models, monkeypatch):
-    webui = _webui("forge", host_models, monkeypatch)
-    yield webui
-    _teardown(webui)
-
-
-@pytest.fixture
-def reforge(host_models, monkeypatch):
-    webui = _webui("reforge", host_models, monkeypatch)
-    yield webui
-    _teardown(webui)
-
-
-@pytest.fixture
-def classic(host_models, monkeypatch):
-    webui = _webui("classic", host_models, monkeypatch)
-    yield webui
-    _teardown(webui)
+a1111 = _host_fixture("a1111")
+forge = _host_fixture("forge")
+reforge = _host_fixture("reforge")
+classic = _host_fixture("classic")
 
 
 @pytest.fixture(params=PATCHER_HOSTS)
 def patcher_host(request, host_models, monkeypatch):
     """Each Forge host in turn (LoRAs as UNet patcher patches)."""
-    webui = _webui(request.param, host_models, monkeypatch)
-    yield webui
-    _teardown(webui)
+    yield from _running(request.param, host_models, monkeypatch)
 
 
 @pytest.fixture(params=["a1111", *PATCHER_HOSTS])
 def webui(request, host_models, monkeypatch):
-    webui = _webui(request.param, host_models, monkeypatch)
-    yield webui
-    _teardown(webui)
+    """Each fake host in turn."""
+    yield from _running(request.param, host_models, monkeypatch)

@@ -8,44 +8,8 @@ they sample), the sampling; at the end ``extra_networks.deactivate`` (only when 
 and scripts' ``postprocess``. Left out: conditioning, the sampler, hires fix, images, scripts' other
 hooks."""
 
-from dataclasses import dataclass, field
-
-from modules import extra_networks, processing_loop, shared
-
-
-@dataclass
-class StableDiffusionProcessing:
-    prompt: str = ""
-    negative_prompt: str = ""
-    batch_size: int = 1
-    disable_extra_networks: bool = False
-    all_prompts: list = None
-    prompts: list = None
-    seeds: list = field(default_factory=lambda: [1])
-    subseeds: list = field(default_factory=lambda: [1])
-    iteration: int = 0
-    is_hr_pass: bool = False
-    hr_prompts: list = field(default_factory=list)
-    hr_extra_network_data: dict = field(default_factory=dict)
-    extra_network_data: dict = None
-    extra_generation_params: dict = field(default_factory=dict)
-    comments: dict = field(default_factory=dict)
-    scripts: object = None
-    n_iter: int = 1
-
-    def __post_init__(self):
-        if self.all_prompts is None:
-            self.all_prompts = [self.prompt] * self.batch_size
-
-    @property
-    def sd_model(self):
-        return shared.sd_model
-
-    def comment(self, text):
-        self.comments[text] = 1
-
-    def parse_extra_network_prompts(self):
-        self.prompts, self.extra_network_data = extra_networks.parse_prompts(self.prompts)
+from modules import extra_networks, processing_common
+from modules.processing_common import StableDiffusionProcessing  # noqa: F401 (the host's name)
 
 
 def activate_extra_networks(p, n=0):
@@ -74,4 +38,4 @@ def sample(sd_model):
 
 def process_images(p):
     """``process_images_inner`` as far as extra networks and script hooks go; returns ``p``."""
-    return processing_loop.process_images(p, activate_extra_networks, sample)
+    return processing_common.process_images(p, activate_extra_networks, sample)

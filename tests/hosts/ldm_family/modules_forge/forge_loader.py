@@ -6,19 +6,9 @@ copies) and ``current_lora_hash = str([])``. ``sdxl`` builds such a model around
 the host's ``UnetPatcher``. Left out: text encoders, the VAE, the checkpoint's state dict."""
 
 import torch
+from modules.forge_objects_common import ForgeObjects
 
 from modules_forge.unet_patcher import UnetPatcher
-
-
-class ForgeObjects:
-    def __init__(self, unet, clip, vae, clipvision):
-        self.unet = unet
-        self.clip = clip
-        self.vae = vae
-        self.clipvision = clipvision
-
-    def shallow_copy(self):
-        return ForgeObjects(self.unet, self.clip, self.vae, self.clipvision)
 
 
 class SdxlModel:

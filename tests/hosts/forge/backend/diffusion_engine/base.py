@@ -6,19 +6,9 @@ copies) and ``current_lora_hash``. ``sdxl`` builds one the way ``diffusion_engin
 does, around a UNet module (``is_sdxl`` set; no text encoders or VAE)."""
 
 import torch
+from modules.forge_objects_common import ForgeObjects
 
 from backend.patcher.unet import UnetPatcher
-
-
-class ForgeObjects:
-    def __init__(self, unet, clip, vae, clipvision):
-        self.unet = unet
-        self.clip = clip
-        self.vae = vae
-        self.clipvision = clipvision
-
-    def shallow_copy(self):
-        return ForgeObjects(self.unet, self.clip, self.vae, self.clipvision)
 
 
 class ForgeDiffusionEngine:

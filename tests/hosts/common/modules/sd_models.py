@@ -1,6 +1,8 @@
-"""Fake of A1111 v1.10.1@82a973c ``modules/sd_models.py``: ``model_data`` holds the loaded SD model and the
-``lock`` the start-up thread holds while it loads one (``get_sd_model`` loads on first use in the
-host; here the test sets the model), and ``read_state_dict`` for ``.safetensors`` files."""
+"""Fake of ``modules/sd_models.py`` at A1111 v1.10.1@82a973c, alike at reForge main@3b56b268 (L946-963) and Forge
+Classic@1f95d717 (L464-481) in what is modelled (Forge 2 has its own, without the lock): ``model_data`` holds
+the loaded SD model and the ``lock`` the host holds while it loads one (``get_sd_model`` loads on first use in
+the host; here the test sets the model), ``read_state_dict`` for ``.safetensors`` files and
+``read_metadata_from_safetensors``."""
 
 import threading
 
