@@ -1,7 +1,8 @@
 """The WebUIs the e2e suite runs: each host's checkout variable, whether it is given, and its interpreter.
 
-``a1111`` (AUTOMATIC1111), ``forge`` (lllyasviel's Forge 2), ``reforge`` (reForge ``main``) and ``classic``
-(Forge Classic); the last three are the Forge family (``FORGE_HOSTS``), started alike.
+``a1111`` (AUTOMATIC1111), ``forge`` (lllyasviel's Forge 2), ``reforge`` (reForge ``main``), ``classic``
+(Forge Classic) and ``reforge2`` (reForge ``newmain_newforge``, on Forge 2's code); all but A1111 are the Forge
+family (``FORGE_HOSTS``), started alike.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from pathlib import Path
 import pytest
 
 HOSTS = {"a1111": "HYPERLORA_E2E_A1111", "forge": "HYPERLORA_E2E_FORGE", "reforge": "HYPERLORA_E2E_REFORGE",
-         "classic": "HYPERLORA_E2E_CLASSIC"}
-FORGE_HOSTS = ("forge", "reforge", "classic")
+         "classic": "HYPERLORA_E2E_CLASSIC", "reforge2": "HYPERLORA_E2E_REFORGE2"}
+FORGE_HOSTS = ("forge", "reforge", "classic", "reforge2")
+NEW_FORGE_HOSTS = ("forge", "reforge2")  # Forge 2's backend/
 LDM_PATCHED_HOSTS = ("reforge", "classic")  # Forge on ldm_patched (no backend/)
 
 

@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pytest
 from e2e_helpers import BASE, PLAIN, TIMINGS, decode, encode, info_of, same
+from e2e_hosts import FORGE_HOSTS, NEW_FORGE_HOSTS
 from face_pack import face_image
 from PIL import Image, ImageDraw
 from webui_server import HOSTS, WebUI, controlnet_model, require
@@ -21,7 +22,7 @@ NAME = "cnet_carol"
 TAG = f" <hyperlora:{NAME}:1>"
 HIRES = {"enable_hr": True, "hr_scale": 1.25, "hr_upscaler": "Latent", "hr_second_pass_steps": 1,
          "denoising_strength": 0.5}
-NONE = {"a1111": "none", "forge": "None", "reforge": "None", "classic": "None"}  # the "no preprocessor" names
+NONE = {"a1111": "none", **dict.fromkeys(FORGE_HOSTS, "None")}  # the "no preprocessor" names
 
 
 @pytest.fixture(scope="module", params=list(HOSTS))
@@ -76,7 +77,7 @@ def _run(webui: WebUI, prompt: str, endpoint: str = "txt2img", units: list[dict]
         scripts["HyperLoRA"] = {"args": hyperlora_args}
         if hyperlora_first:
             scripts = {"HyperLoRA": scripts.pop("HyperLoRA"), **scripts}
-    if endpoint == "txt2img" and extra.get("enable_hr") and webui.host == "forge":
+    if endpoint == "txt2img" and extra.get("enable_hr") and webui.host in NEW_FORGE_HOSTS:
         extra["hr_additional_modules"] = ["Use same choices"]  # Forge's API fails on hires without it
     t0 = time.monotonic()
     r = webui.post(f"/sdapi/v1/{endpoint}", {**BASE, "prompt": prompt, "alwayson_scripts": scripts, **extra})

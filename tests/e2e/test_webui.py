@@ -14,6 +14,7 @@ import time
 import numpy as np
 import pytest
 from e2e_helpers import PHOTO, PLAIN, TIMINGS, TRIGGER, VARIANT, axis_index, encode, generate, same, xyz_cells
+from e2e_hosts import NEW_FORGE_HOSTS
 from face_pack import face_image
 from PIL import Image
 
@@ -134,7 +135,7 @@ def test_unknown_identity_warns_and_generation_continues(webui, identities, base
 def test_hires_fix(webui, identities):
     hires = {"enable_hr": True, "hr_scale": 1.25, "hr_upscaler": "Latent", "hr_second_pass_steps": 1,
              "denoising_strength": 0.5}
-    if webui.host == "forge":  # Forge 2's API fails on hires without it (processing.py: `in None`)
+    if webui.host in NEW_FORGE_HOSTS:  # Forge 2's API fails on hires without it (processing.py: `in None`)
         hires["hr_additional_modules"] = ["Use same choices"]
     plain, _ = generate(webui, PLAIN, **hires)
     tagged, _ = generate(webui, f"{PLAIN} <hyperlora:alice:1>", **hires)
