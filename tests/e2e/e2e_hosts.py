@@ -8,6 +8,7 @@ family (``FORGE_HOSTS``), started alike.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -18,6 +19,16 @@ HOSTS = {"a1111": "HYPERLORA_E2E_A1111", "forge": "HYPERLORA_E2E_FORGE", "reforg
 FORGE_HOSTS = ("forge", "reforge", "classic", "reforge2")
 NEW_FORGE_HOSTS = ("forge", "reforge2")  # Forge 2's backend/
 LDM_PATCHED_HOSTS = ("reforge", "classic")  # Forge on ldm_patched (no backend/)
+# Hosts whose HTTP API returns ``processed.images`` only, not ControlNet's detected maps (``processed.extra_images``;
+# reForge modules/api/api.py). There a unit is proven to have run by its own log line instead (see
+# ``controlnet_patched``).
+API_WITHOUT_DETECTED_MAPS = ("reforge",)
+
+
+def controlnet_patched(host_log: str) -> list[str]:
+    """The ControlNet units that patched the UNet, by preprocessor name, from the Forge ControlNet's log line
+    ``ControlNet Method NAME patched.`` (sd_forge_controlnet/scripts/controlnet.py), in order."""
+    return re.findall(r"ControlNet Method (.+?) patched\.", host_log)
 
 
 def checkout(host: str) -> Path | None:

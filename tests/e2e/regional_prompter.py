@@ -4,10 +4,22 @@ txt2img in latent mode, and the per-region LoRA weights it prints with debug out
 from __future__ import annotations
 
 import ast
+import os
 import re
 
 import numpy as np
+import pytest
 from e2e_helpers import generate
+
+
+def require_regional_prompter(webui) -> None:
+    """Skip unless Regional Prompter is linked in and loaded on this host. It does not load on Forge Classic
+    1f95d717 (its rp.py reads ``shared.batch_cond_uncond``, which Classic removed): the skip names its error."""
+    if not os.environ.get("HYPERLORA_E2E_REGIONAL_PROMPTER"):
+        pytest.skip("set HYPERLORA_E2E_REGIONAL_PROMPTER to a Regional Prompter checkout")
+    failed = re.search(r"Error loading script: rp\.py\n(?:[ \t].*\n)*?[ \t]*(\w+Error: .*)", webui.log_text())
+    if failed:
+        pytest.skip(f"Regional Prompter does not load on {webui.host}: {failed.group(1)}")
 
 
 def regional(webui, prompt: str, width: int = 512, height: int = 256) -> tuple[np.ndarray, str, str]:

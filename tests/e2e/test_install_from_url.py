@@ -23,12 +23,14 @@ from e2e_helpers import VARIANT
 from webui_server import HOSTS, REPO, WebUI, require
 
 NAME = "sd-webui-hyperlora"
-ALARMING = ("Error running install.py", "sd-webui-hyperlora requirement", "Error loading script", "pip install")
+OUR_SCRIPTS = tuple(f"Error loading script: {p.name}" for p in (Path(__file__).parents[2] / "scripts").glob("*.py"))
+ALARMING = ("Error running install.py", "sd-webui-hyperlora requirement", "pip install", *OUR_SCRIPTS)
 
 
 def _alarms(log: str) -> list[str]:
     """Lines of ``log`` that would alarm a user about this extension: install.py failing or installing
-    something, a script failing to load, or any traceback that passes through our files."""
+    something, one of our scripts failing to load, or any traceback that passes through our files (another
+    extension's failure is not ours: Regional Prompter does not load on Forge Classic)."""
     found = [line for line in log.splitlines() if any(a in line for a in ALARMING)]
     blocks = re.split(r"\n(?=\S)", log)  # a traceback's frames are indented below its first line
     found += [b[:600] for b in blocks if "Traceback" in b and "hyperlora" in b.lower()]

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 
 import pytest
 from e2e_helpers import PLAIN, TRIGGER, VARIANT, encode, generate, same
 from e2e_hosts import LDM_PATCHED_HOSTS
 from face_pack import face_image
-from regional_prompter import distance, regional, unet_regions
+from regional_prompter import distance, regional, require_regional_prompter, unet_regions
 
 WEBUI_SETTINGS = {"hyperlora_publish_loras": True, "hyperlora_default_weight": 0.8}
 FOLDER = ("models", "Lora", "HyperLoRA")
@@ -73,8 +72,7 @@ def test_the_lora_card_carries_the_trigger_words_and_the_weight(webui, published
 
 
 def test_regional_prompter_gives_each_region_its_published_identity(webui, published):
-    if not os.environ.get("HYPERLORA_E2E_REGIONAL_PROMPTER"):
-        pytest.skip("set HYPERLORA_E2E_REGIONAL_PROMPTER to a Regional Prompter checkout")
+    require_regional_prompter(webui)
     region = f"{TRIGGER}photo of a person"
     both, info, log = regional(webui, f"{region} <lora:hyperlora_pc_alice:0.8> ADDCOL "
                                       f"{region} <lora:hyperlora_pc_bob:0.8>")

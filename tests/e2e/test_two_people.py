@@ -18,11 +18,15 @@ import re
 import numpy as np
 import pytest
 from e2e_helpers import TRIGGER, VARIANT, astronaut_head, encode, generate, same
+from e2e_hosts import LDM_PATCHED_HOSTS
 from face_pack import BACKGROUND, face_image
 from PIL import Image, ImageOps
-from regional_prompter import distance, regional, unet_regions
+from regional_prompter import distance, regional, require_regional_prompter, unet_regions
 
 WEBUI_SETTINGS = {"ad_bbox_sortby": "Position (left to right)"}
+# ldm_patched hosts keep a LoRA-patched UNet's backups for the WebUI's lifetime: with --always-cpu's fp32 UNet,
+# ADetailer's passes took reForge past 22 GB (killed in a 24 GB rig). A bf16 UNet halves both (native bf16 CPUs).
+WEBUI_ARGS = dict.fromkeys(LDM_PATCHED_HOSTS, ["--unet-in-bf16"])
 WIDTH, HEIGHT = 512, 256
 FACE_TEXT = "photo of a face"
 
@@ -134,8 +138,7 @@ def test_regional_prompter_gives_each_region_its_saved_lora(webui, people):
     attention block) spreads any change in the latent over the whole picture, so the pixels of one half
     cannot show which region got which LoRA; the region weights can, and the image must differ from the
     same identity in both regions either way."""
-    if not os.environ.get("HYPERLORA_E2E_REGIONAL_PROMPTER"):
-        pytest.skip("set HYPERLORA_E2E_REGIONAL_PROMPTER to a Regional Prompter checkout")
+    require_regional_prompter(webui)
     for name in ("tp_alice", "tp_bob"):
         r = webui.post(f"/hyperlora/v1/identities/{name}/lora", {"file_name": f"{name}_lora", "overwrite": True})
         assert r.status_code == 200, r.text
@@ -166,8 +169,7 @@ def test_hyperlora_tags_are_not_regional(webui, people):
     pass outside the regions); Forge: it does not know our UNet patch at all, which stays at the tag's weight.
     The image changes either way (the random VAE spreads any change over the whole picture, so where the
     identity acts is not visible in pixels: Regional Prompter's region weights are)."""
-    if not os.environ.get("HYPERLORA_E2E_REGIONAL_PROMPTER"):
-        pytest.skip("set HYPERLORA_E2E_REGIONAL_PROMPTER to a Regional Prompter checkout")
+    require_regional_prompter(webui)
     region = f"{TRIGGER}photo of a person"
     none, _, _ = regional(webui, f"{region} ADDCOL {region}")
     tagged, info, log = regional(webui, f"{region} <hyperlora:tp_alice:0.8> ADDCOL {region}")
