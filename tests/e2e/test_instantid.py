@@ -25,7 +25,7 @@ import time
 import numpy as np
 import pytest
 from e2e_helpers import BASE, PLAIN, TIMINGS, decode, encode, info_of, same
-from e2e_hosts import API_WITHOUT_DETECTED_MAPS, FORGE_HOSTS, controlnet_patched
+from e2e_hosts import API_WITHOUT_DETECTED_MAPS, FORGE_HOSTS, LDM_PATCHED_HOSTS, controlnet_patched
 from face_pack import face_image
 from webui_server import HOSTS, INSTANTID_CONTROLNET, INSTANTID_IP_ADAPTER, WebUI, require
 
@@ -40,6 +40,9 @@ OTHER_FACE = face_image(feature=(165, 105, 165), seed=9, pattern=-60, **IID_COLO
 EMBEDDING = {"a1111": "instant_id_face_embedding", **dict.fromkeys(FORGE_HOSTS, "InsightFace (InstantID)")}
 KEYPOINTS = "instant_id_face_keypoints"
 DOTS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (255, 0, 255)]  # the keypoints' colours
+# With a fp32 UNet (--always-cpu), its LoRA backups, ControlNet and the IP-Adapter, reForge was OOM-killed at 22.7 GB
+# in a 24 GB rig: the ldm_patched hosts run this module with the UNet in bf16 (native bf16 CPUs).
+WEBUI_ARGS = dict.fromkeys(LDM_PATCHED_HOSTS, ["--unet-in-bf16"])
 
 
 @pytest.fixture(scope="module", params=list(HOSTS))
@@ -47,7 +50,8 @@ def iid_webui(request, tmp_path_factory, e2e_models):
     """A WebUI with ControlNet and the InstantID models; one identity made before any InstantID use."""
     host = request.param
     require(host, controlnet=True)
-    server = WebUI(host, tmp_path_factory.mktemp(f"{host}-iid-data"), e2e_models(host), instantid=True)
+    server = WebUI(host, tmp_path_factory.mktemp(f"{host}-iid-data"), e2e_models(host), instantid=True,
+                   args=WEBUI_ARGS.get(host))
     server.start()
     print(f"\n[e2e] {host} with ControlNet + InstantID models answered after {server.startup_seconds:.0f} s")
     try:
