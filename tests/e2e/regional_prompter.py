@@ -28,10 +28,10 @@ def regional(webui, prompt: str, width: int = 512, height: int = 256) -> tuple[n
     WebUI's log lines of this request)."""
     args = [True, True, "Matrix", "Columns", "Mask", "Prompt", "1,1", "", False, False, False, "Latent", False,
             "0", "0", "0", "", "0", "0", False]
-    start = len(webui.log_text())
+    start = webui.log_mark()
     image, info = generate(webui, prompt, width=width, height=height,
                            alwayson_scripts={"Regional Prompter": {"args": args}})
-    return image, info["infotexts"][0], webui.log_text()[start:]
+    return image, info["infotexts"][0], webui.log_since(start)
 
 
 def unet_regions(log: str) -> list[dict]:

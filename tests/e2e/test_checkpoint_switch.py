@@ -51,7 +51,7 @@ def test_a_checkpoint_switch_after_a_tag_leaves_nothing_behind(webui):
     file_only, _ = generate(webui, f"{PLAIN} <lora:sw_erin_file:0.5>")
     tagged, _ = generate(webui, f"{PLAIN} <hyperlora:sw_erin:1>")
     assert not same(tagged, plain) and not same(file_only, plain)
-    log_start = len(webui.log_text())
+    log_start = webui.log_mark()
 
     _switch(webui, second)
     after_switch, info = generate(webui, f"{PLAIN} <lora:sw_erin_file:0.5>")
@@ -67,5 +67,5 @@ def test_a_checkpoint_switch_after_a_tag_leaves_nothing_behind(webui):
 
     _switch(webui, first)
     assert same(generate(webui, PLAIN)[0], plain), "weights did not come back exactly after the switches"
-    log = webui.log_text()[log_start:]
+    log = webui.log_since(log_start)
     assert not re.search(r"HyperLoRA.*(Traceback|RuntimeError)|activating extra network lora", log), log[-3000:]

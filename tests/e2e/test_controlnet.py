@@ -80,12 +80,12 @@ def _run(webui: WebUI, prompt: str, endpoint: str = "txt2img", units: list[dict]
             scripts = {"HyperLoRA": scripts.pop("HyperLoRA"), **scripts}
     if endpoint == "txt2img" and extra.get("enable_hr") and webui.host in NEW_FORGE_HOSTS:
         extra["hr_additional_modules"] = ["Use same choices"]  # Forge's API fails on hires without it
-    t0, log_start = time.monotonic(), len(webui.log_text())
+    t0, log_start = time.monotonic(), webui.log_mark()
     r = webui.post(f"/sdapi/v1/{endpoint}", {**BASE, "prompt": prompt, "alwayson_scripts": scripts, **extra})
     assert r.status_code == 200, r.text[:2000]
     TIMINGS.setdefault(f"{webui.host} {endpoint} + ControlNet", []).append(time.monotonic() - t0)
     body = r.json()
-    return [decode(b) for b in body["images"]], {**info_of(body), "host_log": webui.log_text()[log_start:]}
+    return [decode(b) for b in body["images"]], {**info_of(body), "host_log": webui.log_since(log_start)}
 
 
 def _assert_unit_ran(webui: WebUI, with_unit: tuple[list[np.ndarray], dict], without: np.ndarray, what: str,

@@ -81,13 +81,13 @@ def _units(webui: WebUI, face=FACE, keypoints: bool = True) -> list[dict]:
 def _run(webui: WebUI, prompt: str, units: list[dict] | None = None) -> tuple[list[np.ndarray], dict]:
     """One txt2img; every returned image (the result first, then any detected maps) and the info."""
     scripts = {"ControlNet": {"args": units}} if units else {}
-    t0, log_start = time.monotonic(), len(webui.log_text())
+    t0, log_start = time.monotonic(), webui.log_mark()
     r = webui.post("/sdapi/v1/txt2img", {**BASE, "prompt": prompt, "alwayson_scripts": scripts})
     assert r.status_code == 200, r.text[:2000]
     TIMINGS.setdefault(f"{webui.host} txt2img + InstantID" if units else f"{webui.host} txt2img", []).append(
         time.monotonic() - t0)
     body = r.json()
-    return [decode(b) for b in body["images"]], {**info_of(body), "host_log": webui.log_text()[log_start:]}
+    return [decode(b) for b in body["images"]], {**info_of(body), "host_log": webui.log_since(log_start)}
 
 
 def _dots(rgb: np.ndarray) -> list[int]:

@@ -78,7 +78,7 @@ def each_face_gets_its_identity(webui, picture: Image.Image, txt2img: str | None
     same request with that half's identity on both faces, the halves differ from those of the other
     identity, and the next request without identities equals the one before (exact restore). Returns
     the infotext of the ``[SEP]`` picture, after checking its inner passes and per-face likeness."""
-    start = len(webui.log_text())
+    start = webui.log_mark()
     plain, _ = faces(webui, picture, f"{TRIGGER}{FACE_TEXT}", txt2img)
     assert not same(plain, np.asarray(picture)), "ADetailer found no face (the picture came back unchanged)"
     both, info = faces(webui, picture, per_face("tp_alice", "tp_bob"), txt2img)
@@ -96,7 +96,7 @@ def each_face_gets_its_identity(webui, picture: Image.Image, txt2img: str | None
     assert diff_left == 0, "the left face is not the one alice gives"
     assert diff_right == 0, "the right face is not the one bob gives (it depends on the first pass?)"
     assert not same(both[:, left], all_bob[:, left]) and not same(both[:, right], all_alice[:, right])
-    detections = webui.log_text()[start:].count("mediapipe: 2 detected")
+    detections = webui.log_since(start).count("mediapipe: 2 detected")
     assert detections >= 4, f"ADetailer found both faces {detections} times in 4 requests"
 
     inner = re.search(r"HyperLoRA inner passes: \"?([^\n\"]+)", info)

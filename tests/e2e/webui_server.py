@@ -214,6 +214,16 @@ class WebUI:
             fh.seek(self._log_offset if since_start else 0)
             return fh.read().decode(errors="replace")
 
+    def log_mark(self) -> int:
+        """The log's current end (bytes), for ``log_since``."""
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
+
+    def log_since(self, mark: int) -> str:
+        """What the server logged after ``log_mark()`` returned ``mark`` (across restarts: the file only grows)."""
+        with open(self.log_path, "rb") as fh:
+            fh.seek(mark)
+            return fh.read().decode(errors="replace")
+
     def log_tail(self, lines: int = 60) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
