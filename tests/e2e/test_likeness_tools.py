@@ -17,6 +17,7 @@ import re
 import numpy as np
 import pytest
 from e2e_helpers import PLAIN, VARIANT, astronaut_head, axis_index, encode, generate, same, xyz_cells
+from e2e_hosts import LDM_PATCHED_HOSTS
 from face_pack import face_image
 from PIL import Image
 
@@ -26,6 +27,9 @@ ALICE = [face_image(pattern=80, seed=s) for s in (1, 2)]
 STRANGER = face_image(pattern=-80, seed=9)
 BOB = [face_image(pattern=-80, seed=s) for s in (4, 5)]
 LIKENESS = "HyperLoRA likeness"
+# ldm_patched hosts keep a LoRA-patched UNet's backups for the WebUI's lifetime: in fp32 (--always-cpu) this module
+# took a 24 GB rig to 20.6 GB used on Forge Classic (it died mid-module there once), in bf16 to 12.3 GB.
+WEBUI_ARGS = dict.fromkeys(LDM_PATCHED_HOSTS, ["--unet-in-bf16"])
 
 
 def create(webui, name: str, images, **extra) -> dict:
