@@ -87,7 +87,10 @@ def test_xyz_weight_axis_equals_direct_generations(webui, people):
     zero, _ = generate(webui, f"{PLAIN} <hyperlora:lk_alice:0>")
     one, _ = generate(webui, f"{PLAIN} <hyperlora:lk_alice:1>")
     assert len(cells) == 2 and not same(zero, one)
-    assert same(cells[0], zero) and same(cells[1], one)
+    # on a mismatch, say which direct generation each cell is (Forge Classic failed this once, 2026-12-07)
+    report = [(same(c, zero), same(c, one), round(float(np.abs(c.astype(int) - one.astype(int)).mean()), 3))
+              for c in cells]
+    assert same(cells[0], zero) and same(cells[1], one), f"per cell (= weight 0, = weight 1, mean |cell - 1|): {report}"
 
 
 def test_mix_and_slider_apply_by_tag(webui, people):
