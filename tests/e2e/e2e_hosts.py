@@ -25,6 +25,13 @@ LDM_PATCHED_HOSTS = ("reforge", "classic")  # Forge on ldm_patched (no backend/)
 API_WITHOUT_DETECTED_MAPS = ("reforge",)
 
 
+def bf16_unet(hosts: tuple[str, ...]) -> dict[str, list[str]]:
+    """A test module's ``WEBUI_ARGS`` that start ``hosts`` with the UNet in bf16 (``--unet-in-bf16``): half the
+    memory of ``--always-cpu``'s fp32 UNet and of its LoRA backups, for the modules that would not fit in a
+    24 GB rig otherwise (native bf16 CPUs, as the rigs have)."""
+    return {host: ["--unet-in-bf16"] for host in hosts}
+
+
 def controlnet_patched(host_log: str) -> list[str]:
     """The ControlNet units that patched the UNet, by preprocessor name, from the Forge ControlNet's log line
     ``ControlNet Method NAME patched.`` (sd_forge_controlnet/scripts/controlnet.py), in order."""

@@ -12,13 +12,13 @@ import os
 import re
 
 from e2e_helpers import PLAIN, VARIANT, encode, generate, same
-from e2e_hosts import FORGE_HOSTS
+from e2e_hosts import FORGE_HOSTS, bf16_unet
 from face_pack import face_image
 
 SECOND = "sdxl-random-copy.safetensors"
 # A switch holds the old model's LoRA backups and the new model at once: with the UNet in bf16 (as a GPU user's
 # fp16 UNet, half the fp32 default of --always-cpu) two fit in a 24 GB rig. Native bf16 CPUs only (the rigs').
-WEBUI_ARGS = dict.fromkeys(FORGE_HOSTS, ["--unet-in-bf16"])
+WEBUI_ARGS = bf16_unet(FORGE_HOSTS)
 
 
 def _second_checkpoint(webui) -> str:

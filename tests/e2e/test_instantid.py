@@ -25,7 +25,7 @@ import time
 import numpy as np
 import pytest
 from e2e_helpers import BASE, PLAIN, TIMINGS, decode, encode, info_of, same
-from e2e_hosts import API_WITHOUT_DETECTED_MAPS, FORGE_HOSTS, LDM_PATCHED_HOSTS, controlnet_patched
+from e2e_hosts import API_WITHOUT_DETECTED_MAPS, FORGE_HOSTS, LDM_PATCHED_HOSTS, bf16_unet, controlnet_patched
 from face_pack import face_image
 from webui_server import HOSTS, INSTANTID_CONTROLNET, INSTANTID_IP_ADAPTER, WebUI, require
 
@@ -42,7 +42,7 @@ KEYPOINTS = "instant_id_face_keypoints"
 DOTS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (255, 0, 255)]  # the keypoints' colours
 # With a fp32 UNet (--always-cpu), its LoRA backups, ControlNet and the IP-Adapter, reForge was OOM-killed at 22.7 GB
 # in a 24 GB rig: the ldm_patched hosts run this module with the UNet in bf16 (native bf16 CPUs).
-WEBUI_ARGS = dict.fromkeys(LDM_PATCHED_HOSTS, ["--unet-in-bf16"])
+WEBUI_ARGS = bf16_unet(LDM_PATCHED_HOSTS)
 
 
 @pytest.fixture(scope="module", params=list(HOSTS))

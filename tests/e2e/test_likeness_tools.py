@@ -17,7 +17,7 @@ import re
 import numpy as np
 import pytest
 from e2e_helpers import PLAIN, VARIANT, astronaut_head, axis_index, encode, generate, same, xyz_cells
-from e2e_hosts import LDM_PATCHED_HOSTS
+from e2e_hosts import LDM_PATCHED_HOSTS, bf16_unet
 from face_pack import face_image
 from PIL import Image
 
@@ -29,7 +29,7 @@ BOB = [face_image(pattern=-80, seed=s) for s in (4, 5)]
 LIKENESS = "HyperLoRA likeness"
 # ldm_patched hosts keep a LoRA-patched UNet's backups for the WebUI's lifetime: in fp32 (--always-cpu) this module
 # took a 24 GB rig to 20.6 GB used on Forge Classic (it died mid-module there once), in bf16 to 12.3 GB.
-WEBUI_ARGS = dict.fromkeys(LDM_PATCHED_HOSTS, ["--unet-in-bf16"])
+WEBUI_ARGS = bf16_unet(LDM_PATCHED_HOSTS)
 
 
 def create(webui, name: str, images, **extra) -> dict:

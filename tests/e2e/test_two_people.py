@@ -18,7 +18,7 @@ import re
 import numpy as np
 import pytest
 from e2e_helpers import TRIGGER, VARIANT, astronaut_head, encode, generate, same
-from e2e_hosts import LDM_PATCHED_HOSTS
+from e2e_hosts import LDM_PATCHED_HOSTS, bf16_unet
 from face_pack import BACKGROUND, face_image
 from PIL import Image, ImageOps
 from regional_prompter import distance, regional, require_regional_prompter, unet_regions
@@ -26,7 +26,7 @@ from regional_prompter import distance, regional, require_regional_prompter, une
 WEBUI_SETTINGS = {"ad_bbox_sortby": "Position (left to right)"}
 # ldm_patched hosts keep a LoRA-patched UNet's backups for the WebUI's lifetime: with --always-cpu's fp32 UNet,
 # ADetailer's passes took reForge past 22 GB (killed in a 24 GB rig). A bf16 UNet halves both (native bf16 CPUs).
-WEBUI_ARGS = dict.fromkeys(LDM_PATCHED_HOSTS, ["--unet-in-bf16"])
+WEBUI_ARGS = bf16_unet(LDM_PATCHED_HOSTS)
 WIDTH, HEIGHT = 512, 256
 FACE_TEXT = "photo of a face"
 

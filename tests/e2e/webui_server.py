@@ -183,7 +183,7 @@ class WebUI:
             else:
                 env[key] = value
         t0 = time.monotonic()
-        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self._log_offset = self.log_mark()
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(command, cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT,
                                             start_new_session=True)
@@ -210,9 +210,7 @@ class WebUI:
 
     def log_text(self, since_start: bool = True) -> str:
         """The server log, from the latest start on (or all of it)."""
-        with open(self.log_path, "rb") as fh:
-            fh.seek(self._log_offset if since_start else 0)
-            return fh.read().decode(errors="replace")
+        return self.log_since(self._log_offset if since_start else 0)
 
     def log_mark(self) -> int:
         """The log's current end (bytes), for ``log_since``."""
